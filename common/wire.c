@@ -1,0 +1,359 @@
+#include "wire.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+
+json_t *wire_parse_object(const char *text, size_t len, char *err, size_t err_size)
+{
+	json_error_t jerr;
+	json_t *json;
+
+	if (len == 0) {
+		snprintf(err, err_size, "body is empty (expected a JSON object)");
+		return NULL;
+	}
+	json = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (json == NULL) {
+		snprintf(err, err_size, "body is not valid JSON: %s at line %d column %d", jerr.text,
+			 jerr.line, jerr.column);
+		return NULL;
+	}
+	if (!json_is_object(json)) {
+		snprintf(err, err_size, "body must be a JSON object");
+		json_decref(json);
+		return NULL;
+	}
+	return json;
+}
+
+char *wire_dump(json_t *json)
+{
+	char *text;
+	if (json == NULL)
+		return NULL;
+	text = json_dumps(json, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(json);
+	return text;
+}
+
+char *wire_error_body(const char *message)
+{
+	json_t *value = json_string(message);
+	if (value == NULL)
+		value = json_string("(error message is not valid UTF-8)");
+	return wire_dump(json_pack("{s:o}", "error", value));
+}
+
+void wire_error_message(const char *body, size_t len, char *out, size_t out_size)
+{
+	json_t *json = json_loadb(body, len, 0, NULL);
+	const char *message = json_string_value(json_object_get(json, "error"));
+
+	if (message != NULL)
+		snprintf(out, out_size, "%s", message);
+	else
+		snprintf(out, out_size, "%.*s", (int)(len < 200 ? len : 200), body);
+	json_decref(json);
+}
+
+/* Fails with a message naming the first key of obj that is not in allowed (NULL-ended). */
+static int reject_unknown_keys(json_t *obj, const char *const *allowed, char *err, size_t err_size)
+{
+	const char *key;
+	json_t *value;
+
+	json_object_foreach(obj, key, value) {
+		bool known = false;
+		(void)value;
+		for (size_t i = 0; allowed[i] != NULL && !known; i++)
+			known = strcmp(key, allowed[i]) == 0;
+		if (!known) {
+			snprintf(err, err_size, "unknown field '%s'", key);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Copies the string member key of obj into *out. Returns 0, or -1 with err naming the field. */
+static int take_string(json_t *obj, const char *key, char **out, char *err, size_t err_size)
+{
+	json_t *value = json_object_get(obj, key);
+	if (value == NULL) {
+		snprintf(err, err_size, "field '%s' is missing", key);
+		return -1;
+	}
+	if (!json_is_string(value)) {
+		snprintf(err, err_size, "field '%s' must be a string", key);
+		return -1;
+	}
+	*out = strndup(json_string_value(value), json_string_length(value));
+	if (*out == NULL) {
+		snprintf(err, err_size, "out of memory");
+		return -1;
+	}
+	if (strlen(*out) != json_string_length(value)) {
+		snprintf(err, err_size, "field '%s' must not contain NUL characters", key);
+		return -1;
+	}
+	return 0;
+}
+
+static int check_type(const char *key, const char *type, char *err, size_t err_size)
+{
+	if (mesh_type_is_valid(type))
+		return 0;
+	snprintf(err, err_size,
+		 "field '%s' must be 1 to %d characters of letters, digits, '_', '.' or '-' (got '%.80s')",
+		 key, MESH_TYPE_MAX, type);
+	return -1;
+}
+
+int job_submission_decode(const char *body, size_t len, struct job_submission *out, char *err,
+			  size_t err_size)
+{
+	static const char *const allowed[] = {"type", "payload", NULL};
+	json_t *json;
+	int rc = -1;
+
+	memset(out, 0, sizeof(*out));
+	json = wire_parse_object(body, len, err, err_size);
+	if (json == NULL)
+		return -1;
+	if (reject_unknown_keys(json, allowed, err, err_size) ||
+	    take_string(json, "type", &out->type, err, err_size) ||
+	    check_type("type", out->type, err, err_size) ||
+	    take_string(json, "payload", &out->payload, err, err_size))
+		goto out;
+	rc = 0;
+out:
+	json_decref(json);
+	if (rc != 0)
+		job_submission_clear(out);
+	return rc;
+}
+
+void job_submission_clear(struct job_submission *submission)
+{
+	free(submission->type);
+	free(submission->payload);
+	memset(submission, 0, sizeof(*submission));
+}
+
+char *job_submission_encode(const char *type, const char *payload)
+{
+	return wire_dump(json_pack("{s:s, s:s}", "type", type, "payload", payload));
+}
+
+int node_registration_decode(const char *body, size_t len, struct node_registration *out, char *err,
+			     size_t err_size)
+{
+	static const char *const allowed[] = {"name", "address", "capacity", "types", NULL};
+	json_t *json, *capacity, *types;
+	int rc = -1;
+
+	memset(out, 0, sizeof(*out));
+	json = wire_parse_object(body, len, err, err_size);
+	if (json == NULL)
+		return -1;
+	if (reject_unknown_keys(json, allowed, err, err_size) ||
+	    take_string(json, "name", &out->name, err, err_size) ||
+	    take_string(json, "address", &out->address, err, err_size))
+		goto out;
+	if (!mesh_name_is_valid(out->name)) {
+		snprintf(err, err_size,
+			 "field 'name' must be 1 to %d characters of letters, digits, '_', '.' or '-'",
+			 MESH_NAME_MAX);
+		goto out;
+	}
+	if (strlen(out->address) > MESH_ADDRESS_MAX) {
+		snprintf(err, err_size, "field 'address' is longer than %d bytes", MESH_ADDRESS_MAX);
+		goto out;
+	}
+	capacity = json_object_get(json, "capacity");
+	if (capacity == NULL) {
+		snprintf(err, err_size, "field 'capacity' is missing");
+		goto out;
+	}
+	if (!json_is_integer(capacity) || json_integer_value(capacity) < 1 ||
+	    json_integer_value(capacity) > MESH_CAPACITY_MAX) {
+		snprintf(err, err_size, "field 'capacity' must be a whole number from 1 to %d",
+			 MESH_CAPACITY_MAX);
+		goto out;
+	}
+	out->capacity = (int)json_integer_value(capacity);
+	types = json_object_get(json, "types");
+	if (types == NULL) {
+		snprintf(err, err_size, "field 'types' is missing");
+		goto out;
+	}
+	if (!json_is_array(types) || json_array_size(types) == 0 ||
+	    json_array_size(types) > MESH_TYPES_MAX) {
+		snprintf(err, err_size, "field 'types' must be an array of 1 to %d type names",
+			 MESH_TYPES_MAX);
+		goto out;
+	}
+	out->types = calloc(json_array_size(types), sizeof(char *));
+	if (out->types == NULL) {
+		snprintf(err, err_size, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < json_array_size(types); i++) {
+		const char *type = json_string_value(json_array_get(types, i));
+		char key[32];
+		snprintf(key, sizeof(key), "types[%zu]", i);
+		if (type == NULL) {
+			snprintf(err, err_size, "field '%s' must be a string", key);
+			goto out;
+		}
+		if (check_type(key, type, err, err_size) != 0)
+			goto out;
+		for (size_t j = 0; j < out->type_count; j++) {
+			if (strcmp(out->types[j], type) == 0) {
+				snprintf(err, err_size, "field '%s' repeats type '%s'", key, type);
+				goto out;
+			}
+		}
+		out->types[out->type_count] = strdup(type);
+		if (out->types[out->type_count] == NULL) {
+			snprintf(err, err_size, "out of memory");
+			goto out;
+		}
+		out->type_count++;
+	}
+	rc = 0;
+out:
+	json_decref(json);
+	if (rc != 0)
+		node_registration_clear(out);
+	return rc;
+}
+
+void node_registration_clear(struct node_registration *registration)
+{
+	free(registration->name);
+	free(registration->address);
+	for (size_t i = 0; i < registration->type_count; i++)
+		free(registration->types[i]);
+	free(registration->types);
+	memset(registration, 0, sizeof(*registration));
+}
+
+char *node_registration_encode(const struct node_registration *registration)
+{
+	json_t *types = json_array();
+	for (size_t i = 0; i < registration->type_count; i++)
+		json_array_append_new(types, json_string(registration->types[i]));
+	return wire_dump(json_pack("{s:s, s:s, s:i, s:o}", "name", registration->name, "address",
+				   registration->address, "capacity", registration->capacity, "types",
+				   types));
+}
+
+int execute_request_decode(const char *body, size_t len, struct execute_request *out, char *err,
+			   size_t err_size)
+{
+	static const char *const allowed[] = {"job_id", "type", "payload", NULL};
+	json_t *json;
+	int rc = -1;
+
+	memset(out, 0, sizeof(*out));
+	json = wire_parse_object(body, len, err, err_size);
+	if (json == NULL)
+		return -1;
+	if (reject_unknown_keys(json, allowed, err, err_size) ||
+	    take_string(json, "job_id", &out->job_id, err, err_size) ||
+	    take_string(json, "type", &out->type, err, err_size) ||
+	    take_string(json, "payload", &out->payload, err, err_size))
+		goto out;
+	if (out->job_id[0] == '\0' || strlen(out->job_id) >= MESH_ID_SIZE) {
+		snprintf(err, err_size, "field 'job_id' must be 1 to %d characters", MESH_ID_SIZE - 1);
+		goto out;
+	}
+	if (check_type("type", out->type, err, err_size) != 0)
+		goto out;
+	rc = 0;
+out:
+	json_decref(json);
+	if (rc != 0)
+		execute_request_clear(out);
+	return rc;
+}
+
+void execute_request_clear(struct execute_request *request)
+{
+	free(request->job_id);
+	free(request->type);
+	free(request->payload);
+	memset(request, 0, sizeof(*request));
+}
+
+char *execute_request_encode(const char *job_id, const char *type, const char *payload)
+{
+	json_t *payload_json = json_string(payload);
+	if (payload_json == NULL)
+		return NULL;
+	return wire_dump(json_pack("{s:s, s:s, s:o}", "job_id", job_id, "type", type, "payload",
+				   payload_json));
+}
+
+int execute_response_decode(const char *body, size_t len, struct execute_response *out, char *err,
+			    size_t err_size)
+{
+	json_t *json;
+	const char *status;
+	int rc = -1;
+
+	memset(out, 0, sizeof(*out));
+	json = wire_parse_object(body, len, err, err_size);
+	if (json == NULL)
+		return -1;
+	status = json_string_value(json_object_get(json, "status"));
+	if (status == NULL) {
+		snprintf(err, err_size, "field 'status' is missing or not a string");
+		goto out;
+	}
+	if (strcmp(status, "ok") == 0) {
+		out->ok = true;
+		if (take_string(json, "output", &out->output, err, err_size) != 0)
+			goto out;
+	} else if (strcmp(status, "failed") == 0) {
+		out->ok = false;
+		if (take_string(json, "error", &out->error, err, err_size) != 0)
+			goto out;
+	} else {
+		snprintf(err, err_size, "field 'status' has unknown value '%.40s'", status);
+		goto out;
+	}
+	rc = 0;
+out:
+	json_decref(json);
+	if (rc != 0)
+		execute_response_clear(out);
+	return rc;
+}
+
+void execute_response_clear(struct execute_response *response)
+{
+	free(response->output);
+	free(response->error);
+	memset(response, 0, sizeof(*response));
+}
+
+char *execute_response_encode_ok(const char *output)
+{
+	json_t *value = json_string(output);
+	if (value == NULL)
+		value = json_string("(output is not valid UTF-8)");
+	return wire_dump(json_pack("{s:s, s:o}", "status", "ok", "output", value));
+}
+
+char *execute_response_encode_failed(const char *error)
+{
+	json_t *value = json_string(error);
+	if (value == NULL)
+		value = json_string("(error is not valid UTF-8)");
+	return wire_dump(json_pack("{s:s, s:o}", "status", "failed", "error", value));
+}

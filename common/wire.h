@@ -1,0 +1,86 @@
+/*
+ * wire: the request and response bodies that cross HTTP, other than the job and
+ * node records themselves (model.h). Decoders are strict: the body must be a
+ * JSON object without duplicate or unknown keys, and every error names the
+ * field and what was wrong with it, so that the HTTP layer can pass it on.
+ *
+ * Ownership: decoders fill caller-provided structs whose strings are heap
+ * copies, released by the matching *_clear. Encoders return a new string
+ * (free()). Stateless: thread-safe.
+ */
+#ifndef MESH_WIRE_H
+#define MESH_WIRE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#define WIRE_ERROR_SIZE 256
+
+/* POST /jobs */
+struct job_submission {
+	char *type;
+	char *payload;
+};
+
+/* POST /nodes/register */
+struct node_registration {
+	char *name;
+	char *address;
+	int capacity;
+	char **types;
+	size_t type_count;
+};
+
+/* POST /execute (coordinator -> agent) */
+struct execute_request {
+	char *job_id;
+	char *type;
+	char *payload;
+};
+
+/* The agent's answer to /execute: {"status":"ok","output":...} or {"status":"failed","error":...}. */
+struct execute_response {
+	bool ok;
+	char *output; /* when ok */
+	char *error;  /* when not ok */
+};
+
+/*
+ * Parses text as one JSON object, rejecting duplicate keys. Returns a new
+ * reference, or NULL with err set ("body is not valid JSON: ... at line 1 column 7").
+ */
+json_t *wire_parse_object(const char *text, size_t len, char *err, size_t err_size);
+
+/* Compact, key-sorted dump of json. Steals the reference. Returns a new string or NULL. */
+char *wire_dump(json_t *json);
+
+/* {"error": message}, as a new string. */
+char *wire_error_body(const char *message);
+/* The "error" member of a JSON error body, copied into out; or the raw text, cut to fit. */
+void wire_error_message(const char *body, size_t len, char *out, size_t out_size);
+
+int job_submission_decode(const char *body, size_t len, struct job_submission *out, char *err,
+			  size_t err_size);
+void job_submission_clear(struct job_submission *submission);
+char *job_submission_encode(const char *type, const char *payload);
+
+int node_registration_decode(const char *body, size_t len, struct node_registration *out, char *err,
+			     size_t err_size);
+void node_registration_clear(struct node_registration *registration);
+char *node_registration_encode(const struct node_registration *registration);
+
+int execute_request_decode(const char *body, size_t len, struct execute_request *out, char *err,
+			   size_t err_size);
+void execute_request_clear(struct execute_request *request);
+char *execute_request_encode(const char *job_id, const char *type, const char *payload);
+
+/* A body that is not the documented shape is an error (-1, err set). */
+int execute_response_decode(const char *body, size_t len, struct execute_response *out, char *err,
+			    size_t err_size);
+void execute_response_clear(struct execute_response *response);
+/* output may hold invalid UTF-8: it is then replaced by a note saying so. */
+char *execute_response_encode_ok(const char *output);
+char *execute_response_encode_failed(const char *error);
+
+#endif
