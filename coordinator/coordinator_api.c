@@ -1,0 +1,231 @@
+#include "coordinator_api.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "address.h"
+#include "log.h"
+#include "wire.h"
+
+static struct coordinator_app *app_of(struct http_request *request)
+{
+	return request->app;
+}
+
+static void reply_store_failure(struct http_request *request, enum job_store_result rc,
+				const char *id)
+{
+	if (rc == JOB_STORE_NOT_FOUND)
+		http_reply_error(request, 404, "no job with id '%s'", id);
+	else
+		http_reply_error(request, 500, "the job store failed (result %d)", rc);
+}
+
+static void handle_submit_job(struct http_request *request)
+{
+	struct coordinator_app *app = app_of(request);
+	struct job_submission submission;
+	char err[WIRE_ERROR_SIZE], location[64];
+	struct job job;
+	enum job_store_result rc;
+
+	if (job_submission_decode(request->body, request->body_len, &submission, err, sizeof(err)) !=
+	    0) {
+		http_reply_error(request, 400, "%s", err);
+		return;
+	}
+	rc = job_store_create(app->store, submission.type, submission.payload, &job);
+	job_submission_clear(&submission);
+	if (rc != JOB_STORE_OK) {
+		http_reply_error(request, 500, "could not store the job (result %d)", rc);
+		return;
+	}
+	if (dispatcher_enqueue(app->dispatcher, &job) != 0)
+		log_error("job %s is stored but could not be queued for dispatch (out of memory)",
+			  job.id);
+	log_info("job %s (%s) submitted", job.id, job.type);
+	snprintf(location, sizeof(location), "/jobs/%s", job.id);
+	http_reply_json(request, 201, job_to_json(&job), location);
+	job_clear(&job);
+}
+
+static void handle_list_jobs(struct http_request *request)
+{
+	static const char *const allowed[] = {"status", "node_id", "type", "limit", NULL};
+	struct coordinator_app *app = app_of(request);
+	struct job_filter filter = {.limit = COORDINATOR_LIST_DEFAULT};
+	char status[32], node_id[MESH_ID_SIZE], type[MESH_TYPE_MAX + 1], limit[32], scratch[64];
+	const char *unknown;
+	struct job_list list;
+	json_t *jobs;
+	int found;
+
+	unknown = http_query_unknown_param(request, allowed, scratch, sizeof(scratch));
+	if (unknown != NULL) {
+		http_reply_error(request, 400,
+				 "unknown query parameter '%s' (known: status, node_id, type, limit)",
+				 unknown);
+		return;
+	}
+	found = http_query_param(request, "status", status, sizeof(status));
+	if (found != 0) {
+		if (found < 0 || job_status_parse(status, &filter.status) != 0) {
+			http_reply_error(request, 400,
+					 "unknown status '%s' (expected QUEUED, RUNNING, COMPLETED or FAILED)",
+					 found < 0 ? "(too long)" : status);
+			return;
+		}
+		filter.by_status = true;
+	}
+	found = http_query_param(request, "node_id", node_id, sizeof(node_id));
+	if (found < 0 || (found > 0 && node_id[0] == '\0')) {
+		http_reply_error(request, 400, "query parameter 'node_id' must be a node id");
+		return;
+	}
+	if (found > 0)
+		filter.node_id = node_id;
+	found = http_query_param(request, "type", type, sizeof(type));
+	if (found < 0 || (found > 0 && !mesh_type_is_valid(type))) {
+		http_reply_error(request, 400,
+				 "query parameter 'type' must be 1 to %d characters of letters, digits, "
+				 "'_', '.' or '-'",
+				 MESH_TYPE_MAX);
+		return;
+	}
+	if (found > 0)
+		filter.type = type;
+	found = http_query_param(request, "limit", limit, sizeof(limit));
+	if (found != 0) {
+		long value;
+		if (found < 0 || parse_long_in_range(limit, 1, JOB_STORE_LIST_MAX, &value) != 0) {
+			http_reply_error(request, 400,
+					 "query parameter 'limit' must be a whole number from 1 to %d",
+					 JOB_STORE_LIST_MAX);
+			return;
+		}
+		filter.limit = (size_t)value;
+	}
+
+	if (job_store_list(app->store, &filter, &list) != JOB_STORE_OK) {
+		http_reply_error(request, 500, "could not list jobs");
+		return;
+	}
+	jobs = json_array();
+	for (size_t i = 0; i < list.count; i++)
+		json_array_append_new(jobs, job_to_json(&list.items[i]));
+	job_list_clear(&list);
+	http_reply_json(request, 200, json_pack("{s:o}", "jobs", jobs), NULL);
+}
+
+static void handle_get_job(struct http_request *request)
+{
+	struct job job;
+	enum job_store_result rc = job_store_get(app_of(request)->store, request->params[0], &job);
+
+	if (rc != JOB_STORE_OK) {
+		reply_store_failure(request, rc, request->params[0]);
+		return;
+	}
+	http_reply_json(request, 200, job_to_json(&job), NULL);
+	job_clear(&job);
+}
+
+static void handle_register_node(struct http_request *request)
+{
+	struct coordinator_app *app = app_of(request);
+	struct node_registration registration;
+	char err[WIRE_ERROR_SIZE], location[64];
+	struct node node;
+	bool created = false;
+	enum registry_result rc;
+	json_t *body;
+
+	if (node_registration_decode(request->body, request->body_len, &registration, err,
+				     sizeof(err)) != 0) {
+		http_reply_error(request, 400, "%s", err);
+		return;
+	}
+	rc = node_registry_register(app->registry, &registration, &node, &created, err, sizeof(err));
+	node_registration_clear(&registration);
+	if (rc == REGISTRY_INVALID) {
+		http_reply_error(request, 400, "field 'address' is not usable: %s", err);
+		return;
+	}
+	if (rc != REGISTRY_OK) {
+		http_reply_error(request, 500, "could not register the node: %s", err);
+		return;
+	}
+	log_info("node %s '%s' %s at %s (capacity %d)", node.id, node.name,
+		 created ? "registered" : "registered again", node.base_url, node.capacity);
+	dispatcher_poke(app->dispatcher);
+	body = node_to_json(&node);
+	json_object_set_new(body, "node_id", json_string(node.id));
+	snprintf(location, sizeof(location), "/nodes/%s", node.id);
+	http_reply_json(request, created ? 201 : 200, body, location);
+	node_clear(&node);
+}
+
+static void handle_list_nodes(struct http_request *request)
+{
+	struct node *nodes;
+	size_t count;
+	json_t *array;
+
+	if (node_registry_list(app_of(request)->registry, &nodes, &count) != REGISTRY_OK) {
+		http_reply_error(request, 500, "could not list nodes");
+		return;
+	}
+	array = json_array();
+	for (size_t i = 0; i < count; i++)
+		json_array_append_new(array, node_to_json(&nodes[i]));
+	node_list_free(nodes, count);
+	http_reply_json(request, 200, json_pack("{s:o}", "nodes", array), NULL);
+}
+
+static void handle_get_node(struct http_request *request)
+{
+	struct node node;
+	enum registry_result rc = node_registry_get(app_of(request)->registry, request->params[0], &node);
+
+	if (rc == REGISTRY_NOT_FOUND) {
+		http_reply_error(request, 404, "no node with id '%s'", request->params[0]);
+		return;
+	}
+	if (rc != REGISTRY_OK) {
+		http_reply_error(request, 500, "could not read the node");
+		return;
+	}
+	http_reply_json(request, 200, node_to_json(&node), NULL);
+	node_clear(&node);
+}
+
+static void handle_healthz(struct http_request *request)
+{
+	struct coordinator_app *app = app_of(request);
+	size_t counts[JOB_STATUS_COUNT], nodes, healthy, waiting, in_flight;
+	json_t *jobs = json_object();
+
+	job_store_count_by_status(app->store, counts);
+	node_registry_count(app->registry, &nodes, &healthy);
+	dispatcher_counts(app->dispatcher, &waiting, &in_flight);
+	for (int i = 0; i < JOB_STATUS_COUNT; i++)
+		json_object_set_new(jobs, job_status_name((enum job_status)i),
+				    json_integer((json_int_t)counts[i]));
+	http_reply_json(request, 200,
+			json_pack("{s:s, s:I, s:I, s:o}", "status", "ok", "nodes", (json_int_t)nodes,
+				  "healthy_nodes", (json_int_t)healthy, "jobs", jobs),
+			NULL);
+}
+
+const struct http_route coordinator_routes[] = {
+	{"POST", "/jobs", handle_submit_job, true},
+	{"GET", "/jobs", handle_list_jobs, false},
+	{"GET", "/jobs/*", handle_get_job, false},
+	{"POST", "/nodes/register", handle_register_node, true},
+	{"GET", "/nodes", handle_list_nodes, false},
+	{"GET", "/nodes/*", handle_get_node, false},
+	{"GET", "/healthz", handle_healthz, false},
+};
+
+const size_t coordinator_route_count = sizeof(coordinator_routes) / sizeof(coordinator_routes[0]);

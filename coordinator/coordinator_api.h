@@ -1,0 +1,33 @@
+/*
+ * coordinator_api: the coordinator's HTTP routes (docs/api.md is their
+ * reference). Handlers validate input completely before changing anything,
+ * so a bad request changes nothing.
+ *
+ * Threads: handlers run on civetweb's worker threads and only use the
+ * thread-safe store, registry and dispatcher functions.
+ */
+#ifndef MESH_COORDINATOR_API_H
+#define MESH_COORDINATOR_API_H
+
+#include <stddef.h>
+
+#include "dispatcher.h"
+#include "http_server.h"
+#include "job_store.h"
+#include "node_registry.h"
+
+/* What every handler needs; borrowed by the server for its lifetime. */
+struct coordinator_app {
+	struct job_store *store;
+	struct node_registry *registry;
+	struct dispatcher *dispatcher;
+};
+
+/* The route table, and its length. */
+extern const struct http_route coordinator_routes[];
+extern const size_t coordinator_route_count;
+
+/* GET /jobs answers at most this many jobs unless ?limit= says otherwise. */
+#define COORDINATOR_LIST_DEFAULT 100
+
+#endif

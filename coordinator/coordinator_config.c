@@ -1,0 +1,162 @@
+#include "coordinator_config.h"
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "address.h"
+
+const char coordinator_usage[] =
+	"Usage: mesh-coordinator [OPTIONS]\n"
+	"\n"
+	"Keeps the registry of Planetary Mesh nodes and the store of jobs, and sends\n"
+	"each job to the first healthy node that can take it.\n"
+	"\n"
+	"Options:\n"
+	"  --listen HOST:PORT          address to serve the HTTP API on (default 0.0.0.0:8080;\n"
+	"                              [V6]:PORT for IPv6; port 0 picks a free port)\n"
+	"  --probe-interval-ms N       how often every node's /healthz is probed\n"
+	"                              (default 1000; 50..600000)\n"
+	"  --probe-timeout-ms N        how long one probe may take (default: the probe\n"
+	"                              interval; 50..600000)\n"
+	"  --unhealthy-after N         failed probes in a row that make a node UNHEALTHY\n"
+	"                              (default 3; 1..1000)\n"
+	"  --execute-timeout-ms N      longest a job may run on an agent before it FAILS as\n"
+	"                              timed out (default 3600000 = 1 hour; 100..604800000)\n"
+	"  --connect-timeout-ms N      longest to wait for a connection to an agent\n"
+	"                              (default 3000; 10..600000)\n"
+	"  --max-body-bytes N          largest request body accepted; larger ones get 413\n"
+	"                              (default 1048576 = 1 MiB; 1024..268435456)\n"
+	"  --http-threads N            HTTP worker threads = connections served at once\n"
+	"                              (default 64; 4..4096)\n"
+	"  --log-level LEVEL           debug, info, warn or error (default info)\n"
+	"  -h, --help                  show this help and exit\n"
+	"  --version                   print the version and exit\n"
+	"\n"
+	"The job store is in memory: jobs are lost when the coordinator stops.\n"
+	"SIGTERM or SIGINT stop it cleanly. Exit status: 0 after a clean stop,\n"
+	"1 if it could not start (e.g. the port is taken), 2 for a usage error.\n";
+
+enum {
+	OPT_LISTEN = 1000,
+	OPT_PROBE_INTERVAL,
+	OPT_PROBE_TIMEOUT,
+	OPT_UNHEALTHY_AFTER,
+	OPT_EXECUTE_TIMEOUT,
+	OPT_CONNECT_TIMEOUT,
+	OPT_MAX_BODY,
+	OPT_HTTP_THREADS,
+	OPT_LOG_LEVEL,
+	OPT_VERSION,
+};
+
+struct ranged_flag {
+	int option;
+	const char *name;
+	long min, max;
+	size_t offset;
+};
+
+static const struct ranged_flag ranged_flags[] = {
+	{OPT_PROBE_INTERVAL, "--probe-interval-ms", 50, 600000,
+	 offsetof(struct coordinator_config, probe_interval_ms)},
+	{OPT_PROBE_TIMEOUT, "--probe-timeout-ms", 50, 600000,
+	 offsetof(struct coordinator_config, probe_timeout_ms)},
+	{OPT_UNHEALTHY_AFTER, "--unhealthy-after", 1, 1000,
+	 offsetof(struct coordinator_config, unhealthy_after)},
+	{OPT_EXECUTE_TIMEOUT, "--execute-timeout-ms", 100, 604800000,
+	 offsetof(struct coordinator_config, execute_timeout_ms)},
+	{OPT_CONNECT_TIMEOUT, "--connect-timeout-ms", 10, 600000,
+	 offsetof(struct coordinator_config, connect_timeout_ms)},
+	{OPT_MAX_BODY, "--max-body-bytes", 1024, 268435456,
+	 offsetof(struct coordinator_config, max_body_bytes)},
+	{OPT_HTTP_THREADS, "--http-threads", 4, 4096, offsetof(struct coordinator_config, http_threads)},
+};
+
+enum config_outcome coordinator_config_parse(int argc, char **argv, struct coordinator_config *out,
+					     char *err, size_t err_size)
+{
+	static const struct option options[] = {
+		{"listen", required_argument, NULL, OPT_LISTEN},
+		{"probe-interval-ms", required_argument, NULL, OPT_PROBE_INTERVAL},
+		{"probe-timeout-ms", required_argument, NULL, OPT_PROBE_TIMEOUT},
+		{"unhealthy-after", required_argument, NULL, OPT_UNHEALTHY_AFTER},
+		{"execute-timeout-ms", required_argument, NULL, OPT_EXECUTE_TIMEOUT},
+		{"connect-timeout-ms", required_argument, NULL, OPT_CONNECT_TIMEOUT},
+		{"max-body-bytes", required_argument, NULL, OPT_MAX_BODY},
+		{"http-threads", required_argument, NULL, OPT_HTTP_THREADS},
+		{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, OPT_VERSION},
+		{NULL, 0, NULL, 0},
+	};
+	const char *listen = "0.0.0.0:8080";
+	int opt;
+
+	memset(out, 0, sizeof(*out));
+	out->probe_interval_ms = 1000;
+	out->unhealthy_after = 3;
+	out->execute_timeout_ms = 3600000;
+	out->connect_timeout_ms = 3000;
+	out->max_body_bytes = 1048576;
+	out->http_threads = 64;
+	out->log_level = LOG_INFO;
+
+	optind = 0; /* full re-initialisation, so that tests can parse many times */
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+		bool handled = false;
+		for (size_t i = 0; i < sizeof(ranged_flags) / sizeof(ranged_flags[0]); i++) {
+			const struct ranged_flag *flag = &ranged_flags[i];
+			if (flag->option != opt)
+				continue;
+			if (parse_long_in_range(optarg, flag->min, flag->max,
+						(long *)((char *)out + flag->offset)) != 0) {
+				snprintf(err, err_size, "%s must be a whole number from %ld to %ld (got '%s')",
+					 flag->name, flag->min, flag->max, optarg);
+				return CONFIG_USAGE_ERROR;
+			}
+			handled = true;
+		}
+		if (handled)
+			continue;
+		switch (opt) {
+		case OPT_LISTEN:
+			listen = optarg;
+			break;
+		case OPT_LOG_LEVEL:
+			if (log_level_parse(optarg, &out->log_level) != 0) {
+				snprintf(err, err_size,
+					 "--log-level must be debug, info, warn or error (got '%s')", optarg);
+				return CONFIG_USAGE_ERROR;
+			}
+			break;
+		case 'h':
+			return CONFIG_HELP;
+		case OPT_VERSION:
+			return CONFIG_VERSION;
+		case ':':
+			snprintf(err, err_size, "%s needs a value", argv[optind - 1]);
+			return CONFIG_USAGE_ERROR;
+		default:
+			snprintf(err, err_size, "unknown option '%s'", argv[optind - 1]);
+			return CONFIG_USAGE_ERROR;
+		}
+	}
+	if (optind < argc) {
+		snprintf(err, err_size, "unexpected argument '%s' (mesh-coordinator takes only options)",
+			 argv[optind]);
+		return CONFIG_USAGE_ERROR;
+	}
+	if (listen_address_to_civetweb(listen, out->listen, sizeof(out->listen), err, err_size) != 0) {
+		char detail[256];
+		snprintf(detail, sizeof(detail), "%s", err);
+		snprintf(err, err_size, "--listen: %s", detail);
+		return CONFIG_USAGE_ERROR;
+	}
+	if (out->probe_timeout_ms == 0)
+		out->probe_timeout_ms = out->probe_interval_ms;
+	return CONFIG_RUN;
+}

@@ -1,0 +1,38 @@
+/*
+ * coordinator_config: the coordinator's flags, their defaults and ranges.
+ * Parsing is a pure function so that it can be tested without starting a
+ * daemon. Defaults -> flags -> validation; a bad value names the flag and the
+ * range.
+ */
+#ifndef MESH_COORDINATOR_CONFIG_H
+#define MESH_COORDINATOR_CONFIG_H
+
+#include <stddef.h>
+
+#include "log.h"
+
+struct coordinator_config {
+	char listen[128];          /* civetweb form of --listen */
+	long probe_interval_ms;
+	long probe_timeout_ms;     /* 0 until parsed: then defaults to the interval */
+	long unhealthy_after;
+	long execute_timeout_ms;
+	long connect_timeout_ms;
+	long max_body_bytes;
+	long http_threads;
+	enum log_level log_level;
+};
+
+enum config_outcome { CONFIG_RUN, CONFIG_HELP, CONFIG_VERSION, CONFIG_USAGE_ERROR };
+
+/*
+ * Parses argv into out. On CONFIG_USAGE_ERROR, err says which flag was wrong
+ * and why. Uses getopt_long, so it resets optind itself.
+ */
+enum config_outcome coordinator_config_parse(int argc, char **argv, struct coordinator_config *out,
+					     char *err, size_t err_size);
+
+/* The --help text. */
+extern const char coordinator_usage[];
+
+#endif
