@@ -24,6 +24,7 @@ HEADERS         = $(wildcard common/*.h coordinator/*.h agent/*.h meshctl/*.h te
 # $(call objs,BUILD_DIR,SOURCES)
 objs = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
+.SECONDARY:
 .PHONY: all deps test unit integration demo clean bench
 all: bin/mesh-coordinator bin/mesh-agent bin/meshctl
 

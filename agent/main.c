@@ -1,0 +1,148 @@
+/*
+ * mesh-agent: runs jobs for the coordinator. main() does a fixed start order
+ * and the reverse stop order:
+ *
+ *   start: flags -> logging -> signals (SIGINT/SIGTERM blocked, SIGPIPE
+ *          ignored; before any thread, so every thread inherits it) ->
+ *          curl_global_init -> executor with handlers -> HTTP server ->
+ *          "listening on HOST:PORT" -> registration thread -> sigwait
+ *   stop:  registration thread -> refuse new jobs (503) -> kill running
+ *          handlers' process groups -> wait for their answers to go out ->
+ *          HTTP server ->
+ *          executor -> curl -> flags
+ */
+#include <curl/curl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent_api.h"
+#include "agent_config.h"
+#include "executor.h"
+#include "http_server.h"
+#include "log.h"
+#include "registration.h"
+
+/* How long interrupted jobs get to send their answers before the server stops. */
+#define SHUTDOWN_ANSWER_MS 3000
+
+int main(int argc, char **argv)
+{
+	struct agent_config cfg;
+	struct executor *executor = NULL;
+	struct http_server *server = NULL;
+	struct registration *registration = NULL;
+	struct registration_config reg_config;
+	const char **types = NULL;
+	char *advertise = NULL;
+	char err[1024];
+	sigset_t stop_signals;
+	int status = AGENT_EXIT_FAILURE, sig = 0;
+	size_t type_count;
+
+	switch (agent_config_parse(argc, argv, &cfg, stdout, stderr)) {
+	case AGENT_CONFIG_RUN:
+		break;
+	case AGENT_CONFIG_EXIT_SUCCESS:
+		agent_config_clear(&cfg);
+		return AGENT_EXIT_OK;
+	case AGENT_CONFIG_EXIT_USAGE:
+		agent_config_clear(&cfg);
+		return AGENT_EXIT_USAGE;
+	}
+	if (cfg.check_only) {
+		printf("configuration OK\n");
+		agent_config_clear(&cfg);
+		return AGENT_EXIT_OK;
+	}
+	log_init("agent", cfg.log_level);
+
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGINT);
+	sigaddset(&stop_signals, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		log_error("cannot initialise libcurl");
+		goto out_config;
+	}
+
+	executor = executor_new(cfg.capacity);
+	if (executor == NULL) {
+		log_error("cannot create the executor (out of memory?)");
+		goto out_curl;
+	}
+	for (size_t i = 0; i < cfg.handler_count; i++) {
+		/* agent_config_parse checked them; this fails only if a program vanished meanwhile. */
+		if (executor_add_handler(executor, cfg.handlers[i].type, cfg.handlers[i].command, err,
+					 sizeof(err)) != 0) {
+			log_error("--handler %s: %s", cfg.handlers[i].type, err);
+			goto out_executor;
+		}
+	}
+
+	server = agent_api_start(executor, cfg.listen_civetweb, err, sizeof(err));
+	if (server == NULL) {
+		log_error("cannot serve: %s", err);
+		goto out_executor;
+	}
+	log_info("listening on %s:%d", cfg.listen_host, http_server_port(server));
+
+	advertise = agent_config_advertise(&cfg, http_server_port(server), err, sizeof(err));
+	if (advertise == NULL) {
+		log_error("cannot build the address to advertise: %s", err);
+		goto out_server;
+	}
+	type_count = executor_type_count(executor);
+	types = calloc(type_count, sizeof(*types));
+	if (types == NULL) {
+		log_error("out of memory");
+		goto out_server;
+	}
+	for (size_t i = 0; i < type_count; i++)
+		types[i] = executor_type(executor, i);
+	memset(&reg_config, 0, sizeof(reg_config));
+	reg_config.coordinator_url = cfg.coordinator_url;
+	reg_config.name = cfg.name;
+	reg_config.address = advertise;
+	reg_config.capacity = cfg.capacity;
+	reg_config.types = types;
+	reg_config.type_count = type_count;
+	executor_type_list(executor, err, sizeof(err));
+	log_info("node %s advertises %s with %d slot(s) and types %s; coordinator %s", cfg.name,
+		 advertise, cfg.capacity, err, cfg.coordinator_url);
+	registration = registration_start(&reg_config, err, sizeof(err));
+	if (registration == NULL) {
+		log_error("cannot start registration: %s", err);
+		goto out_server;
+	}
+
+	while (sigwait(&stop_signals, &sig) != 0)
+		;
+	log_info("received %s; stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	status = AGENT_EXIT_OK;
+
+	registration_stop(registration);
+out_server:
+	/* New jobs get 503, then running ones end, so that mg_stop does not wait on them. */
+	executor_close(executor);
+	executor_terminate(executor);
+	/* mg_stop drops replies still being written: let the interrupted jobs answer first. */
+	if (!executor_wait_idle(executor, SHUTDOWN_ANSWER_MS))
+		log_warn("jobs still answering after %d ms; stopping the server anyway", SHUTDOWN_ANSWER_MS);
+	/* mg_stop waits for the handlers to answer; it may take seconds (it polls in 2 s slices). */
+	http_server_stop(server);
+out_executor:
+	executor_free(executor);
+out_curl:
+	curl_global_cleanup();
+out_config:
+	free(types);
+	free(advertise);
+	agent_config_clear(&cfg);
+	if (status == AGENT_EXIT_OK)
+		log_info("stopped");
+	return status;
+}
