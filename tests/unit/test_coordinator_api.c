@@ -1,0 +1,665 @@
+/*
+ * The coordinator's HTTP routes, through real HTTP on 127.0.0.1:0: a real
+ * http_server with coordinator_routes over the memory store, a registry and a
+ * running dispatcher. Each test starts and stops its own coordinator inside
+ * its (forked) process, so that nothing runs in the parent and LeakSanitizer
+ * sees everything stopped. mg_stop is slow (~2 s), so a test covers a whole
+ * area rather than one request.
+ *
+ * No node ever advertises the job types used here, so submitted jobs stay
+ * QUEUED and the counts are deterministic.
+ */
+#include <check.h>
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check_main.h"
+#include "coordinator_api.h"
+#include "log.h"
+
+#define BODY_LIMIT 4096
+
+struct coordinator {
+	struct coordinator_app app;
+	struct http_server *server;
+	char base_url[64];
+};
+
+static void coordinator_start(struct coordinator *c)
+{
+	struct dispatcher_config dispatch = {
+		.connect_timeout_ms = 200,
+		.execute_timeout_ms = 2000,
+		.response_limit = 64 * 1024,
+	};
+	struct http_server_config http = {
+		.listen = "127.0.0.1:0",
+		.routes = coordinator_routes,
+		.route_count = coordinator_route_count,
+		.app = &c->app,
+		.body_limit = BODY_LIMIT,
+		.num_threads = 16,
+	};
+	char err[256] = "";
+
+	memset(c, 0, sizeof(*c));
+	c->app.store = job_store_memory_new();
+	c->app.registry = node_registry_new();
+	ck_assert_ptr_nonnull(c->app.store);
+	ck_assert_ptr_nonnull(c->app.registry);
+	c->app.dispatcher = dispatcher_start(c->app.store, c->app.registry, &dispatch, err, sizeof(err));
+	ck_assert_msg(c->app.dispatcher != NULL, "%s", err);
+	http.app = &c->app;
+	c->server = http_server_start(&http, err, sizeof(err));
+	ck_assert_msg(c->server != NULL, "%s", err);
+	snprintf(c->base_url, sizeof(c->base_url), "http://127.0.0.1:%d", http_server_port(c->server));
+}
+
+/* main()'s stop order. */
+static void coordinator_stop(struct coordinator *c)
+{
+	http_server_stop(c->server);
+	dispatcher_stop(c->app.dispatcher);
+	node_registry_free(c->app.registry);
+	job_store_free(c->app.store);
+}
+
+/* ---- a small HTTP client ----------------------------------------------------------------- */
+
+struct reply {
+	long status;
+	char *body; /* NUL-ended */
+	size_t len;
+	char location[256];
+	char allow[128];
+	char content_type[128];
+	json_t *json; /* the body parsed, or NULL */
+};
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct reply *r = arg;
+	size_t n = size * nmemb;
+	char *bigger = realloc(r->body, r->len + n + 1);
+
+	if (bigger == NULL)
+		return 0;
+	r->body = bigger;
+	memcpy(r->body + r->len, data, n);
+	r->len += n;
+	r->body[r->len] = '\0';
+	return n;
+}
+
+/* Copies the value of header name (if this line is it) into out. */
+static void take_header(const char *line, size_t len, const char *name, char *out, size_t out_size)
+{
+	size_t name_len = strlen(name);
+	if (len > name_len + 1 && strncasecmp(line, name, name_len) == 0 && line[name_len] == ':') {
+		const char *value = line + name_len + 1;
+		size_t value_len = len - name_len - 1;
+		while (value_len > 0 && *value == ' ')
+			value++, value_len--;
+		while (value_len > 0 && (value[value_len - 1] == '\r' || value[value_len - 1] == '\n'))
+			value_len--;
+		snprintf(out, out_size, "%.*s", (int)value_len, value);
+	}
+}
+
+static size_t on_header(char *line, size_t size, size_t nmemb, void *arg)
+{
+	struct reply *r = arg;
+	size_t len = size * nmemb;
+
+	take_header(line, len, "Location", r->location, sizeof(r->location));
+	take_header(line, len, "Allow", r->allow, sizeof(r->allow));
+	take_header(line, len, "Content-Type", r->content_type, sizeof(r->content_type));
+	return len;
+}
+
+static void reply_clear(struct reply *r)
+{
+	free(r->body);
+	json_decref(r->json);
+	memset(r, 0, sizeof(*r));
+}
+
+/*
+ * Sends one request (body may be NULL; body_len bytes of it are sent; header
+ * is one more request header or NULL) and fills out. Returns 0, or a CURLcode
+ * if no answer came. Safe from any thread: it asserts nothing.
+ */
+static int send_request(CURL *curl, const char *base_url, const char *method, const char *path,
+			const char *body, size_t body_len, const char *header, struct reply *out)
+{
+	struct curl_slist *headers = NULL;
+	char url[512];
+	CURLcode rc;
+
+	memset(out, 0, sizeof(*out));
+	snprintf(url, sizeof(url), "%s%s", base_url, path);
+	headers = curl_slist_append(headers, "Content-Type: application/json");
+	headers = curl_slist_append(headers, "Expect:");
+	if (header != NULL)
+		headers = curl_slist_append(headers, header);
+	curl_easy_reset(curl);
+	curl_easy_setopt(curl, CURLOPT_URL, url);
+	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 10000L);
+	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, out);
+	curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(curl, CURLOPT_HEADERDATA, out);
+	if (body != NULL) {
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+	}
+	curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+	rc = curl_easy_perform(curl);
+	curl_slist_free_all(headers);
+	if (rc != CURLE_OK)
+		return (int)rc;
+	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &out->status);
+	if (out->body == NULL)
+		out->body = strdup("");
+	out->json = json_loadb(out->body, out->len, 0, NULL);
+	return 0;
+}
+
+/* Sends a request and checks its status; the caller reply_clears out. */
+static void call(CURL *curl, const struct coordinator *c, const char *method, const char *path,
+		 const char *body, long expected_status, struct reply *out)
+{
+	int rc = send_request(curl, c->base_url, method, path, body, body ? strlen(body) : 0, NULL, out);
+
+	ck_assert_msg(rc == 0, "%s %s: %s", method, path, curl_easy_strerror((CURLcode)rc));
+	ck_assert_msg(out->status == expected_status, "%s %s: HTTP %ld, expected %ld: %s", method, path,
+		      out->status, expected_status, out->body);
+	ck_assert_msg(strncmp(out->content_type, "application/json", 16) == 0,
+		      "%s %s: Content-Type '%s'", method, path, out->content_type);
+	ck_assert_msg(out->json != NULL, "%s %s: body is not JSON: %s", method, path, out->body);
+}
+
+/* The "error" member of an error reply; fails if there is none. */
+static const char *error_of(const struct reply *r)
+{
+	const char *message = json_string_value(json_object_get(r->json, "error"));
+	ck_assert_msg(message != NULL && message[0] != '\0', "no error message in %s", r->body);
+	return message;
+}
+
+static void assert_error_mentions(const struct reply *r, const char *what, const char *mention)
+{
+	const char *message = error_of(r);
+	ck_assert_msg(strstr(message, mention) != NULL, "%s: error '%s' lacks '%s'", what, message,
+		      mention);
+}
+
+/* How many jobs GET /jobs?limit=10000 lists. */
+static size_t job_count(CURL *curl, const struct coordinator *c)
+{
+	struct reply r;
+	size_t n;
+
+	call(curl, c, "GET", "/jobs?limit=10000", NULL, 200, &r);
+	ck_assert(json_is_array(json_object_get(r.json, "jobs")));
+	n = json_array_size(json_object_get(r.json, "jobs"));
+	reply_clear(&r);
+	return n;
+}
+
+static const char *string_member(const struct reply *r, const char *key)
+{
+	const char *value = json_string_value(json_object_get(r->json, key));
+	ck_assert_msg(value != NULL, "no string '%s' in %s", key, r->body);
+	return value;
+}
+
+/* ---- jobs -------------------------------------------------------------------------------- */
+
+static const struct {
+	const char *body; /* NULL: the empty body */
+	const char *mentions;
+} bad_submissions[] = {
+	{"this is not json", "not valid JSON"},
+	{NULL, "empty"},
+	{"[{\"type\":\"echo\",\"payload\":\"x\"}]", "object"},
+	{"{\"type\":\"echo\",\"type\":\"sleep\",\"payload\":\"x\"}", "type"},
+	{"{\"type\":\"echo\",\"payload\":\"x\",\"priority\":9}", "'priority'"},
+	{"{\"payload\":\"x\"}", "'type'"},
+	{"{\"type\":\"echo\"}", "'payload'"},
+	{"{\"type\":[\"echo\"],\"payload\":\"x\"}", "'type'"},
+	{"{\"type\":\"echo\",\"payload\":42}", "'payload'"},
+	{"{\"type\":\"not a type!\",\"payload\":\"x\"}", "'type'"},
+	{"{\"type\":\"\",\"payload\":\"x\"}", "'type'"},
+};
+
+START_TEST(test_coordinator_api_submits_gets_and_refuses_jobs)
+{
+	struct coordinator c;
+	CURL *curl = curl_easy_init();
+	struct reply r, got;
+	char id[MESH_ID_SIZE], path[128];
+	const char *location;
+
+	ck_assert_ptr_nonnull(curl);
+	coordinator_start(&c);
+
+	call(curl, &c, "GET", "/jobs", NULL, 200, &r);
+	ck_assert_str_eq(r.body, "{\"jobs\":[]}");
+	reply_clear(&r);
+
+	/* A valid submission: 201, Location, QUEUED. */
+	call(curl, &c, "POST", "/jobs", "{\"type\":\"echo\",\"payload\":\"hello \\\"world\\\"\"}", 201,
+	     &r);
+	snprintf(id, sizeof(id), "%s", string_member(&r, "id"));
+	ck_assert_msg(strncmp(id, "j-", 2) == 0 && strlen(id) == 14, "id '%s'", id);
+	snprintf(path, sizeof(path), "/jobs/%s", id);
+	ck_assert_str_eq(r.location, path);
+	ck_assert_str_eq(string_member(&r, "status"), "QUEUED");
+	ck_assert_str_eq(string_member(&r, "type"), "echo");
+	ck_assert_str_eq(string_member(&r, "payload"), "hello \"world\"");
+	ck_assert(json_is_null(json_object_get(r.json, "node_id")));
+	ck_assert(json_is_null(json_object_get(r.json, "result")));
+	ck_assert(json_is_null(json_object_get(r.json, "error")));
+	ck_assert_ptr_nonnull(json_string_value(json_object_get(r.json, "created_at")));
+
+	/* GET on the Location gives the same job. */
+	location = r.location;
+	call(curl, &c, "GET", location, NULL, 200, &got);
+	ck_assert_str_eq(got.body, r.body);
+	reply_clear(&got);
+	reply_clear(&r);
+
+	/* Bad submissions: 400 naming the field, and nothing stored. */
+	for (size_t i = 0; i < sizeof(bad_submissions) / sizeof(bad_submissions[0]); i++) {
+		char what[64];
+		snprintf(what, sizeof(what), "bad submission %zu", i);
+		call(curl, &c, "POST", "/jobs", bad_submissions[i].body ? bad_submissions[i].body : "",
+		     400, &r);
+		assert_error_mentions(&r, what, bad_submissions[i].mentions);
+		ck_assert_str_eq(r.location, "");
+		reply_clear(&r);
+	}
+	ck_assert_uint_eq(job_count(curl, &c), 1);
+
+	/* Unknown ids. */
+	call(curl, &c, "GET", "/jobs/j-000000000000", NULL, 404, &r);
+	assert_error_mentions(&r, "unknown job", "j-000000000000");
+	reply_clear(&r);
+	call(curl, &c, "GET", "/jobs/nonsense", NULL, 404, &r);
+	reply_clear(&r);
+
+	curl_easy_cleanup(curl);
+	coordinator_stop(&c);
+}
+END_TEST
+
+START_TEST(test_coordinator_api_routes_answer_404_405_and_413)
+{
+	struct coordinator c;
+	CURL *curl = curl_easy_init();
+	struct reply r;
+	char *big;
+
+	ck_assert_ptr_nonnull(curl);
+	coordinator_start(&c);
+
+	/* Unknown paths. */
+	static const char *const unknown[] = {"/", "/nope", "/jobs/a/b", "/jobs/", "/job",
+					      "/nodes/register/x", "/healthz/x", "/JOBS"};
+	for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
+		call(curl, &c, "GET", unknown[i], NULL, 404, &r);
+		error_of(&r);
+		reply_clear(&r);
+	}
+
+	/* Known paths, wrong methods: 405 with Allow. */
+	static const struct {
+		const char *method, *path, *allow[2];
+	} wrong[] = {
+		{"DELETE", "/jobs", {"GET", "POST"}},
+		{"PUT", "/jobs", {"GET", "POST"}},
+		{"POST", "/jobs/j-000000000000", {"GET", NULL}},
+		{"DELETE", "/jobs/j-000000000000", {"GET", NULL}},
+		{"GET", "/nodes/register", {NULL, NULL}}, /* matches GET /nodes/ * instead: 404 below */
+		{"POST", "/nodes", {"GET", NULL}},
+		{"PUT", "/nodes/register", {"POST", "GET"}},
+		{"POST", "/healthz", {"GET", NULL}},
+	};
+	for (size_t i = 0; i < sizeof(wrong) / sizeof(wrong[0]); i++) {
+		if (wrong[i].allow[0] == NULL)
+			continue;
+		call(curl, &c, wrong[i].method, wrong[i].path, wrong[i].method[0] == 'P' ? "{}" : NULL,
+		     405, &r);
+		for (int a = 0; a < 2; a++)
+			if (wrong[i].allow[a] != NULL)
+				ck_assert_msg(strstr(r.allow, wrong[i].allow[a]) != NULL,
+					      "%s %s: Allow '%s' lacks %s", wrong[i].method, wrong[i].path,
+					      r.allow, wrong[i].allow[a]);
+		ck_assert_msg(strstr(r.allow, wrong[i].method) == NULL, "%s %s: Allow '%s' allows it",
+			      wrong[i].method, wrong[i].path, r.allow);
+		assert_error_mentions(&r, wrong[i].path, wrong[i].method);
+		reply_clear(&r);
+	}
+	/* /nodes/register is also a node id for GET /nodes/ *: there is no such node. */
+	call(curl, &c, "GET", "/nodes/register", NULL, 404, &r);
+	reply_clear(&r);
+
+	/* A body over the limit: 413, nothing stored, and the server still answers. */
+	big = malloc(BODY_LIMIT + 1001);
+	ck_assert_ptr_nonnull(big);
+	memset(big, ' ', BODY_LIMIT + 1000);
+	memcpy(big, "{\"type\":\"echo\",\"payload\":\"", 26);
+	memcpy(big + BODY_LIMIT + 1000 - 2, "\"}", 2);
+	big[BODY_LIMIT + 1000] = '\0';
+	call(curl, &c, "POST", "/jobs", big, 413, &r);
+	assert_error_mentions(&r, "oversized body", "limit");
+	reply_clear(&r);
+	call(curl, &c, "POST", "/nodes/register", big, 413, &r);
+	reply_clear(&r);
+	/* Exactly at the limit is not over it (and is a valid job). */
+	memset(big, ' ', BODY_LIMIT);
+	memcpy(big, "{\"type\":\"echo\",\"payload\":\"", 26);
+	memcpy(big + BODY_LIMIT - 2, "\"}", 2);
+	big[BODY_LIMIT] = '\0';
+	call(curl, &c, "POST", "/jobs", big, 201, &r);
+	reply_clear(&r);
+	ck_assert_uint_eq(job_count(curl, &c), 1);
+
+	/* Without a Content-Length (chunked), the limit holds all the same. */
+	ck_assert_int_eq(send_request(curl, c.base_url, "POST", "/jobs", big, BODY_LIMIT,
+				      "Transfer-Encoding: chunked", &r),
+			 0);
+	ck_assert_msg(r.status == 201, "chunked body at the limit: HTTP %ld: %s", r.status, r.body);
+	reply_clear(&r);
+	memset(big, ' ', BODY_LIMIT + 1000);
+	memcpy(big, "{\"type\":\"echo\",\"payload\":\"", 26);
+	memcpy(big + BODY_LIMIT + 1000 - 2, "\"}", 2);
+	ck_assert_int_eq(send_request(curl, c.base_url, "POST", "/jobs", big, BODY_LIMIT + 1000,
+				      "Transfer-Encoding: chunked", &r),
+			 0);
+	ck_assert_msg(r.status == 413, "chunked body over the limit: HTTP %ld: %s", r.status, r.body);
+	reply_clear(&r);
+	free(big);
+	ck_assert_uint_eq(job_count(curl, &c), 2);
+
+	curl_easy_cleanup(curl);
+	coordinator_stop(&c);
+}
+END_TEST
+
+static const struct {
+	const char *query;
+	const char *mentions;
+} bad_queries[] = {
+	{"?status=BOGUS", "BOGUS"},
+	{"?status=queued", "queued"},
+	{"?status=", "status"},
+	{"?limit=0", "'limit'"},
+	{"?limit=10001", "'limit'"},
+	{"?limit=abc", "'limit'"},
+	{"?limit=-1", "'limit'"},
+	{"?limit=", "'limit'"},
+	{"?limit=99999999999999999999999", "'limit'"},
+	{"?foo=1", "'foo'"},
+	{"?status=QUEUED&foo=1", "'foo'"},
+	{"?type=not%20valid", "'type'"},
+	{"?type=", "'type'"},
+	{"?node_id=", "'node_id'"},
+};
+
+START_TEST(test_coordinator_api_lists_jobs_with_filters_and_refuses_bad_queries)
+{
+	struct coordinator c;
+	CURL *curl = curl_easy_init();
+	char ids[4][MESH_ID_SIZE];
+	struct reply r;
+	json_t *jobs;
+
+	ck_assert_ptr_nonnull(curl);
+	coordinator_start(&c);
+	for (int i = 0; i < 4; i++) {
+		char body[128];
+		snprintf(body, sizeof(body), "{\"type\":\"%s\",\"payload\":\"%d\"}", i % 2 ? "sleep" : "echo",
+			 i);
+		call(curl, &c, "POST", "/jobs", body, 201, &r);
+		snprintf(ids[i], sizeof(ids[i]), "%s", string_member(&r, "id"));
+		reply_clear(&r);
+	}
+
+	/* Submission order, filters, limit. */
+	call(curl, &c, "GET", "/jobs", NULL, 200, &r);
+	jobs = json_object_get(r.json, "jobs");
+	ck_assert_uint_eq(json_array_size(jobs), 4);
+	for (size_t i = 0; i < 4; i++)
+		ck_assert_str_eq(json_string_value(json_object_get(json_array_get(jobs, i), "id")), ids[i]);
+	reply_clear(&r);
+	call(curl, &c, "GET", "/jobs?type=sleep", NULL, 200, &r);
+	jobs = json_object_get(r.json, "jobs");
+	ck_assert_uint_eq(json_array_size(jobs), 2);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(jobs, 0), "id")), ids[1]);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(jobs, 1), "id")), ids[3]);
+	reply_clear(&r);
+	call(curl, &c, "GET", "/jobs?status=QUEUED&limit=3", NULL, 200, &r);
+	jobs = json_object_get(r.json, "jobs");
+	ck_assert_uint_eq(json_array_size(jobs), 3);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(jobs, 0), "id")), ids[0]);
+	reply_clear(&r);
+	call(curl, &c, "GET", "/jobs?status=RUNNING", NULL, 200, &r);
+	ck_assert_str_eq(r.body, "{\"jobs\":[]}");
+	reply_clear(&r);
+	call(curl, &c, "GET", "/jobs?node_id=n-000000000000&type=echo&limit=1", NULL, 200, &r);
+	ck_assert_str_eq(r.body, "{\"jobs\":[]}");
+	reply_clear(&r);
+	call(curl, &c, "GET", "/jobs?limit=1", NULL, 200, &r);
+	jobs = json_object_get(r.json, "jobs");
+	ck_assert_uint_eq(json_array_size(jobs), 1);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(jobs, 0), "id")), ids[0]);
+	reply_clear(&r);
+
+	for (size_t i = 0; i < sizeof(bad_queries) / sizeof(bad_queries[0]); i++) {
+		char path[128];
+		snprintf(path, sizeof(path), "/jobs%s", bad_queries[i].query);
+		call(curl, &c, "GET", path, NULL, 400, &r);
+		assert_error_mentions(&r, path, bad_queries[i].mentions);
+		reply_clear(&r);
+	}
+
+	curl_easy_cleanup(curl);
+	coordinator_stop(&c);
+}
+END_TEST
+
+#define SUBMITTERS 6
+#define SUBMISSIONS 20
+
+struct submitter {
+	const char *base_url;
+	int created, other;
+};
+
+static void *submitter_main(void *arg)
+{
+	struct submitter *s = arg;
+	CURL *curl = curl_easy_init();
+	const char *body = "{\"type\":\"echo\",\"payload\":\"concurrent\"}";
+
+	for (int i = 0; curl != NULL && i < SUBMISSIONS; i++) {
+		struct reply r;
+		if (send_request(curl, s->base_url, "POST", "/jobs", body, strlen(body), NULL, &r) == 0 &&
+		    r.status == 201)
+			s->created++;
+		else
+			s->other++;
+		reply_clear(&r);
+	}
+	curl_easy_cleanup(curl);
+	return NULL;
+}
+
+START_TEST(test_coordinator_api_concurrent_submissions_are_all_stored)
+{
+	struct coordinator c;
+	CURL *curl = curl_easy_init();
+	struct submitter submitters[SUBMITTERS];
+	pthread_t threads[SUBMITTERS];
+	struct reply r;
+
+	ck_assert_ptr_nonnull(curl);
+	coordinator_start(&c);
+	for (int t = 0; t < SUBMITTERS; t++) {
+		submitters[t] = (struct submitter){.base_url = c.base_url};
+		ck_assert_int_eq(pthread_create(&threads[t], NULL, submitter_main, &submitters[t]), 0);
+	}
+	for (int t = 0; t < SUBMITTERS; t++) {
+		pthread_join(threads[t], NULL);
+		ck_assert_int_eq(submitters[t].created, SUBMISSIONS);
+		ck_assert_int_eq(submitters[t].other, 0);
+	}
+	ck_assert_uint_eq(job_count(curl, &c), SUBMITTERS * SUBMISSIONS);
+	call(curl, &c, "GET", "/healthz", NULL, 200, &r);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(r.json, "jobs"), "QUEUED")),
+			 SUBMITTERS * SUBMISSIONS);
+	reply_clear(&r);
+	curl_easy_cleanup(curl);
+	coordinator_stop(&c);
+}
+END_TEST
+
+/* ---- nodes and health ----------------------------------------------------------------------- */
+
+#define REGISTRATION(capacity)                                                                 \
+	"{\"name\":\"worker-1\",\"address\":\"127.0.0.1:1\",\"capacity\":" #capacity              \
+	",\"types\":[\"resize\"]}"
+
+START_TEST(test_coordinator_api_registers_lists_and_reports_nodes)
+{
+	struct coordinator c;
+	CURL *curl = curl_easy_init();
+	struct reply r;
+	char id[MESH_ID_SIZE], path[128];
+	json_t *nodes, *jobs;
+
+	ck_assert_ptr_nonnull(curl);
+	coordinator_start(&c);
+
+	call(curl, &c, "GET", "/nodes", NULL, 200, &r);
+	ck_assert_str_eq(r.body, "{\"nodes\":[]}");
+	reply_clear(&r);
+	call(curl, &c, "GET", "/healthz", NULL, 200, &r);
+	ck_assert_str_eq(string_member(&r, "status"), "ok");
+	ck_assert_int_eq(json_integer_value(json_object_get(r.json, "nodes")), 0);
+	reply_clear(&r);
+
+	/* First registration: 201, Location, node_id. */
+	call(curl, &c, "POST", "/nodes/register", REGISTRATION(2), 201, &r);
+	snprintf(id, sizeof(id), "%s", string_member(&r, "node_id"));
+	ck_assert_msg(strncmp(id, "n-", 2) == 0 && strlen(id) == 14, "node_id '%s'", id);
+	ck_assert_str_eq(string_member(&r, "id"), id);
+	snprintf(path, sizeof(path), "/nodes/%s", id);
+	ck_assert_str_eq(r.location, path);
+	ck_assert_str_eq(string_member(&r, "state"), "HEALTHY");
+	ck_assert_str_eq(string_member(&r, "base_url"), "http://127.0.0.1:1");
+	ck_assert_int_eq(json_integer_value(json_object_get(r.json, "capacity")), 2);
+	reply_clear(&r);
+
+	/* The same name again: 200, same id, new capacity. */
+	call(curl, &c, "POST", "/nodes/register", REGISTRATION(5), 200, &r);
+	ck_assert_str_eq(string_member(&r, "node_id"), id);
+	ck_assert_int_eq(json_integer_value(json_object_get(r.json, "capacity")), 5);
+	reply_clear(&r);
+
+	/* Refused registrations name the field and add nothing. */
+	call(curl, &c, "POST", "/nodes/register",
+	     "{\"name\":\"worker-2\",\"address\":\"no-port\",\"capacity\":1,\"types\":[\"resize\"]}", 400,
+	     &r);
+	assert_error_mentions(&r, "address without a port", "'address'");
+	reply_clear(&r);
+	call(curl, &c, "POST", "/nodes/register",
+	     "{\"name\":\"worker-2\",\"address\":\"ftp://h:21\",\"capacity\":1,\"types\":[\"resize\"]}",
+	     400, &r);
+	assert_error_mentions(&r, "ftp address", "'address'");
+	reply_clear(&r);
+	call(curl, &c, "POST", "/nodes/register", REGISTRATION(0), 400, &r);
+	assert_error_mentions(&r, "capacity 0", "'capacity'");
+	reply_clear(&r);
+	call(curl, &c, "POST", "/nodes/register",
+	     "{\"name\":\"worker-2\",\"address\":\":8081\",\"capacity\":1,\"types\":[]}", 400, &r);
+	assert_error_mentions(&r, "no types", "'types'");
+	reply_clear(&r);
+	call(curl, &c, "POST", "/nodes/register",
+	     "{\"name\":\"bad name\",\"address\":\":8081\",\"capacity\":1,\"types\":[\"a\"]}", 400, &r);
+	assert_error_mentions(&r, "bad name", "'name'");
+	reply_clear(&r);
+	call(curl, &c, "POST", "/nodes/register", "", 400, &r);
+	reply_clear(&r);
+
+	/* GET /nodes lists the one node; GET /nodes/<id> gives it. */
+	call(curl, &c, "GET", "/nodes", NULL, 200, &r);
+	nodes = json_object_get(r.json, "nodes");
+	ck_assert_uint_eq(json_array_size(nodes), 1);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(nodes, 0), "id")), id);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(nodes, 0), "name")),
+			 "worker-1");
+	reply_clear(&r);
+	call(curl, &c, "GET", path, NULL, 200, &r);
+	ck_assert_str_eq(string_member(&r, "id"), id);
+	ck_assert_str_eq(string_member(&r, "address"), "127.0.0.1:1");
+	ck_assert_int_eq(json_integer_value(json_object_get(r.json, "capacity")), 5);
+	reply_clear(&r);
+	call(curl, &c, "GET", "/nodes/n-000000000000", NULL, 404, &r);
+	assert_error_mentions(&r, "unknown node", "n-000000000000");
+	reply_clear(&r);
+
+	/* /healthz counts nodes and jobs. */
+	call(curl, &c, "POST", "/jobs", "{\"type\":\"echo\",\"payload\":\"x\"}", 201, &r);
+	reply_clear(&r);
+	call(curl, &c, "GET", "/healthz", NULL, 200, &r);
+	ck_assert_str_eq(string_member(&r, "status"), "ok");
+	ck_assert_int_eq(json_integer_value(json_object_get(r.json, "nodes")), 1);
+	ck_assert_int_eq(json_integer_value(json_object_get(r.json, "healthy_nodes")), 1);
+	jobs = json_object_get(r.json, "jobs");
+	ck_assert(json_is_object(jobs));
+	ck_assert_int_eq(json_integer_value(json_object_get(jobs, "QUEUED")), 1);
+	ck_assert_ptr_nonnull(json_object_get(jobs, "RUNNING"));
+	ck_assert_int_eq(json_integer_value(json_object_get(jobs, "RUNNING")), 0);
+	ck_assert_int_eq(json_integer_value(json_object_get(jobs, "COMPLETED")), 0);
+	ck_assert_int_eq(json_integer_value(json_object_get(jobs, "FAILED")), 0);
+	reply_clear(&r);
+
+	curl_easy_cleanup(curl);
+	coordinator_stop(&c);
+}
+END_TEST
+
+static Suite *coordinator_api_suite(void)
+{
+	Suite *s = suite_create("coordinator_api");
+	TCase *tc;
+
+	/* Once, before the tests fork: curl_global_init is not thread-safe. */
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	log_init("test", LOG_WARN);
+
+	tc = tcase_create("jobs");
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_coordinator_api_submits_gets_and_refuses_jobs);
+	tcase_add_test(tc, test_coordinator_api_routes_answer_404_405_and_413);
+	tcase_add_test(tc, test_coordinator_api_lists_jobs_with_filters_and_refuses_bad_queries);
+	tcase_add_test(tc, test_coordinator_api_concurrent_submissions_are_all_stored);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("nodes");
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_coordinator_api_registers_lists_and_reports_nodes);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+CHECK_MAIN(coordinator_api_suite)

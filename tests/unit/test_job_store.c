@@ -1,0 +1,904 @@
+/*
+ * job_store, through the job_store_* interface only. Every test runs once per
+ * entry of store_factories[], so a second (durable) store is tested by adding
+ * one row there: loop tests take the factory from _i (or from _i / case count
+ * for the tables that are themselves loops).
+ */
+#include <check.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check_main.h"
+#include "clock.h"
+#include "job_store.h"
+
+struct store_factory {
+	const char *name;
+	struct job_store *(*make)(void);
+};
+
+static const struct store_factory store_factories[] = {
+	{"memory", job_store_memory_new},
+};
+
+#define FACTORY_COUNT ((int)(sizeof(store_factories) / sizeof(store_factories[0])))
+
+static struct job_store *open_store(int factory)
+{
+	struct job_store *store;
+
+	ck_assert_int_lt(factory, FACTORY_COUNT);
+	store = store_factories[factory].make();
+	ck_assert_msg(store != NULL, "store '%s' could not be made", store_factories[factory].name);
+	return store;
+}
+
+static const struct job_filter all_jobs = {.limit = JOB_STORE_LIST_MAX};
+
+/* True if id is "j-" and 12 lowercase hex digits. */
+static bool is_job_id(const char *id)
+{
+	if (strlen(id) != 14 || id[0] != 'j' || id[1] != '-')
+		return false;
+	for (size_t i = 2; i < 14; i++) {
+		if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
+			return false;
+	}
+	return true;
+}
+
+/* Creates a job and returns its id in id (MESH_ID_SIZE). */
+static void create_job(struct job_store *store, const char *type, const char *payload, char *id)
+{
+	struct job job;
+
+	ck_assert_int_eq(job_store_create(store, type, payload, &job), JOB_STORE_OK);
+	strcpy(id, job.id);
+	job_clear(&job);
+}
+
+static void assert_counts(struct job_store *store, size_t queued, size_t running, size_t completed,
+			  size_t failed)
+{
+	size_t counts[JOB_STATUS_COUNT];
+
+	job_store_count_by_status(store, counts);
+	ck_assert_msg(counts[JOB_QUEUED] == queued && counts[JOB_RUNNING] == running &&
+			      counts[JOB_COMPLETED] == completed && counts[JOB_FAILED] == failed,
+		      "counts Q/R/C/F are %zu/%zu/%zu/%zu, expected %zu/%zu/%zu/%zu",
+		      counts[JOB_QUEUED], counts[JOB_RUNNING], counts[JOB_COMPLETED],
+		      counts[JOB_FAILED], queued, running, completed, failed);
+}
+
+/* ---- create and get --------------------------------------------------------------- */
+
+START_TEST(test_job_store_creates_a_queued_job_with_id_and_timestamps)
+{
+	struct job_store *store = open_store(_i);
+	int64_t before = clock_wall_ms();
+	struct job job, again;
+
+	ck_assert_int_eq(job_store_create(store, "echo", "hello", &job), JOB_STORE_OK);
+	ck_assert_msg(is_job_id(job.id), "id '%s' is not j-<12 hex>", job.id);
+	ck_assert_str_eq(job.type, "echo");
+	ck_assert_str_eq(job.payload, "hello");
+	ck_assert_int_eq(job.status, JOB_QUEUED);
+	ck_assert_str_eq(job.node_id, "");
+	ck_assert_ptr_null(job.result);
+	ck_assert_ptr_null(job.error);
+	ck_assert_int_ge(job.created_at, before);
+	ck_assert_int_le(job.created_at, clock_wall_ms());
+	ck_assert_int_eq(job.updated_at, job.created_at);
+
+	ck_assert_int_eq(job_store_get(store, job.id, &again), JOB_STORE_OK);
+	ck_assert_str_eq(again.id, job.id);
+	ck_assert_str_eq(again.type, "echo");
+	ck_assert_str_eq(again.payload, "hello");
+	ck_assert_int_eq(again.status, JOB_QUEUED);
+	ck_assert_int_eq(again.created_at, job.created_at);
+	ck_assert_int_eq(again.updated_at, job.updated_at);
+	assert_counts(store, 1, 0, 0, 0);
+	job_clear(&again);
+	job_clear(&job);
+	job_store_free(store);
+}
+END_TEST
+
+START_TEST(test_job_store_gives_each_job_its_own_id)
+{
+	struct job_store *store = open_store(_i);
+	char a[MESH_ID_SIZE], b[MESH_ID_SIZE], c[MESH_ID_SIZE];
+
+	create_job(store, "echo", "same", a);
+	create_job(store, "echo", "same", b);
+	create_job(store, "echo", "same", c);
+	ck_assert_str_ne(a, b);
+	ck_assert_str_ne(a, c);
+	ck_assert_str_ne(b, c);
+	assert_counts(store, 3, 0, 0, 0);
+	job_store_free(store);
+}
+END_TEST
+
+START_TEST(test_job_store_keeps_copies_of_inputs_and_hands_out_copies)
+{
+	struct job_store *store = open_store(_i);
+	char type[] = "echo", payload[] = "hello";
+	struct job job, again;
+	char id[MESH_ID_SIZE];
+
+	ck_assert_int_eq(job_store_create(store, type, payload, &job), JOB_STORE_OK);
+	strcpy(id, job.id);
+	/* Scribble on the caller's inputs and on the copy handed out. */
+	type[0] = 'X';
+	payload[0] = 'X';
+	job.type[0] = 'Y';
+	job.payload[0] = 'Y';
+	job.status = JOB_FAILED;
+	job_clear(&job);
+
+	ck_assert_int_eq(job_store_get(store, id, &again), JOB_STORE_OK);
+	ck_assert_str_eq(again.type, "echo");
+	ck_assert_str_eq(again.payload, "hello");
+	ck_assert_int_eq(again.status, JOB_QUEUED);
+	again.payload[0] = 'Z';
+	job_clear(&again);
+	ck_assert_int_eq(job_store_get(store, id, &again), JOB_STORE_OK);
+	ck_assert_str_eq(again.payload, "hello");
+	job_clear(&again);
+	job_store_free(store);
+}
+END_TEST
+
+START_TEST(test_job_store_keeps_an_empty_payload_as_empty)
+{
+	struct job_store *store = open_store(_i);
+	char id[MESH_ID_SIZE];
+	struct job job;
+
+	create_job(store, "echo", "", id);
+	ck_assert_int_eq(job_store_get(store, id, &job), JOB_STORE_OK);
+	ck_assert_ptr_nonnull(job.payload);
+	ck_assert_str_eq(job.payload, "");
+	job_clear(&job);
+	job_store_free(store);
+}
+END_TEST
+
+START_TEST(test_job_store_answers_not_found_for_an_unknown_id)
+{
+	struct job_store *store = open_store(_i);
+	char id[MESH_ID_SIZE];
+	struct job job;
+
+	ck_assert_int_eq(job_store_get(store, "j-000000000000", &job), JOB_STORE_NOT_FOUND);
+	create_job(store, "echo", "x", id);
+	ck_assert_int_eq(job_store_get(store, "j-000000000000", &job), JOB_STORE_NOT_FOUND);
+	ck_assert_int_eq(job_store_get(store, "", &job), JOB_STORE_NOT_FOUND);
+	ck_assert_int_eq(job_store_get(store, "no such job", &job), JOB_STORE_NOT_FOUND);
+	/* A prefix of a real id is not that id. */
+	id[8] = '\0';
+	ck_assert_int_eq(job_store_get(store, id, &job), JOB_STORE_NOT_FOUND);
+	job_store_free(store);
+}
+END_TEST
+
+START_TEST(test_job_store_changes_answer_not_found_for_an_unknown_id)
+{
+	struct job_store *store = open_store(_i);
+	char id[MESH_ID_SIZE];
+
+	create_job(store, "echo", "x", id);
+	ck_assert_int_eq(job_store_mark_running(store, "j-000000000000", "n-1"), JOB_STORE_NOT_FOUND);
+	ck_assert_int_eq(job_store_finish(store, "j-000000000000", JOB_COMPLETED, "r", NULL),
+			 JOB_STORE_NOT_FOUND);
+	ck_assert_int_eq(job_store_requeue(store, "j-000000000000"), JOB_STORE_NOT_FOUND);
+	assert_counts(store, 1, 0, 0, 0);
+	job_store_free(store);
+}
+END_TEST
+
+/* ---- the life cycle, as a table ------------------------------------------------------ */
+
+enum step_op {
+	STEP_END = 0,
+	RUN_ON_N1,       /* mark_running(node "n-1") */
+	RUN_ON_N2,       /* mark_running(node "n-2") */
+	COMPLETE_FIRST,  /* finish(COMPLETED, result "first") */
+	COMPLETE_SECOND, /* finish(COMPLETED, result "second") */
+	FAIL_FIRST,      /* finish(FAILED, error "boom") */
+	FINISH_QUEUED,   /* finish(QUEUED, ...): not a terminal status */
+	FINISH_RUNNING,  /* finish(RUNNING, ...): not a terminal status */
+	REQUEUE,
+};
+
+struct step {
+	enum step_op op;
+	enum job_store_result expect;
+};
+
+struct lifecycle_case {
+	const char *name;
+	struct step steps[6];
+	enum job_status status; /* afterwards */
+	const char *node_id;
+	const char *result; /* NULL: must be NULL */
+	const char *error;  /* NULL: must be NULL */
+};
+
+#define OK JOB_STORE_OK
+#define CONFLICT JOB_STORE_CONFLICT
+
+static const struct lifecycle_case lifecycle_cases[] = {
+	{"a queued job can be marked running", {{RUN_ON_N1, OK}}, JOB_RUNNING, "n-1", NULL, NULL},
+	{"a running job can complete",
+	 {{RUN_ON_N1, OK}, {COMPLETE_FIRST, OK}},
+	 JOB_COMPLETED, "n-1", "first", NULL},
+	{"a running job can fail", {{RUN_ON_N1, OK}, {FAIL_FIRST, OK}}, JOB_FAILED, "n-1", NULL, "boom"},
+	{"finishing twice is a conflict and the first result stays",
+	 {{RUN_ON_N1, OK}, {COMPLETE_FIRST, OK}, {COMPLETE_SECOND, CONFLICT}},
+	 JOB_COMPLETED, "n-1", "first", NULL},
+	{"failing a completed job is a conflict",
+	 {{RUN_ON_N1, OK}, {COMPLETE_FIRST, OK}, {FAIL_FIRST, CONFLICT}},
+	 JOB_COMPLETED, "n-1", "first", NULL},
+	{"completing a failed job is a conflict",
+	 {{RUN_ON_N1, OK}, {FAIL_FIRST, OK}, {COMPLETE_FIRST, CONFLICT}},
+	 JOB_FAILED, "n-1", NULL, "boom"},
+	{"finishing a queued job is a conflict", {{COMPLETE_FIRST, CONFLICT}}, JOB_QUEUED, "", NULL, NULL},
+	{"failing a queued job is a conflict", {{FAIL_FIRST, CONFLICT}}, JOB_QUEUED, "", NULL, NULL},
+	{"marking a job running twice is a conflict and the first node stays",
+	 {{RUN_ON_N1, OK}, {RUN_ON_N2, CONFLICT}},
+	 JOB_RUNNING, "n-1", NULL, NULL},
+	{"marking a completed job running is a conflict",
+	 {{RUN_ON_N1, OK}, {COMPLETE_FIRST, OK}, {RUN_ON_N2, CONFLICT}},
+	 JOB_COMPLETED, "n-1", "first", NULL},
+	{"requeueing a running job makes it queued without a node",
+	 {{RUN_ON_N1, OK}, {REQUEUE, OK}},
+	 JOB_QUEUED, "", NULL, NULL},
+	{"a requeued job can run again elsewhere and complete",
+	 {{RUN_ON_N1, OK}, {REQUEUE, OK}, {RUN_ON_N2, OK}, {COMPLETE_FIRST, OK}},
+	 JOB_COMPLETED, "n-2", "first", NULL},
+	{"requeueing a queued job is a conflict", {{REQUEUE, CONFLICT}}, JOB_QUEUED, "", NULL, NULL},
+	{"requeueing twice is a conflict",
+	 {{RUN_ON_N1, OK}, {REQUEUE, OK}, {REQUEUE, CONFLICT}},
+	 JOB_QUEUED, "", NULL, NULL},
+	{"requeueing a completed job is a conflict",
+	 {{RUN_ON_N1, OK}, {COMPLETE_FIRST, OK}, {REQUEUE, CONFLICT}},
+	 JOB_COMPLETED, "n-1", "first", NULL},
+	{"requeueing a failed job is a conflict",
+	 {{RUN_ON_N1, OK}, {FAIL_FIRST, OK}, {REQUEUE, CONFLICT}},
+	 JOB_FAILED, "n-1", NULL, "boom"},
+	{"finishing with status QUEUED is a conflict",
+	 {{RUN_ON_N1, OK}, {FINISH_QUEUED, CONFLICT}},
+	 JOB_RUNNING, "n-1", NULL, NULL},
+	{"finishing with status RUNNING is a conflict",
+	 {{RUN_ON_N1, OK}, {FINISH_RUNNING, CONFLICT}},
+	 JOB_RUNNING, "n-1", NULL, NULL},
+	{"finishing a queued job with a non-terminal status is a conflict",
+	 {{FINISH_RUNNING, CONFLICT}},
+	 JOB_QUEUED, "", NULL, NULL},
+};
+
+#undef OK
+#undef CONFLICT
+
+#define LIFECYCLE_CASE_COUNT ((int)(sizeof(lifecycle_cases) / sizeof(lifecycle_cases[0])))
+
+static enum job_store_result apply_step(struct job_store *store, const char *id, enum step_op op)
+{
+	switch (op) {
+	case RUN_ON_N1:
+		return job_store_mark_running(store, id, "n-1");
+	case RUN_ON_N2:
+		return job_store_mark_running(store, id, "n-2");
+	case COMPLETE_FIRST:
+		return job_store_finish(store, id, JOB_COMPLETED, "first", NULL);
+	case COMPLETE_SECOND:
+		return job_store_finish(store, id, JOB_COMPLETED, "second", NULL);
+	case FAIL_FIRST:
+		return job_store_finish(store, id, JOB_FAILED, NULL, "boom");
+	case FINISH_QUEUED:
+		return job_store_finish(store, id, JOB_QUEUED, "r", NULL);
+	case FINISH_RUNNING:
+		return job_store_finish(store, id, JOB_RUNNING, "r", NULL);
+	case REQUEUE:
+		return job_store_requeue(store, id);
+	case STEP_END:
+		break;
+	}
+	ck_abort_msg("bad step %d", (int)op);
+	return JOB_STORE_ERROR;
+}
+
+START_TEST(test_job_store_follows_the_life_cycle_table)
+{
+	const struct lifecycle_case *c = &lifecycle_cases[_i % LIFECYCLE_CASE_COUNT];
+	struct job_store *store = open_store(_i / LIFECYCLE_CASE_COUNT);
+	size_t counts[JOB_STATUS_COUNT];
+	char id[MESH_ID_SIZE], other[MESH_ID_SIZE];
+	struct job created, job, bystander;
+
+	ck_assert_int_eq(job_store_create(store, "echo", "x", &created), JOB_STORE_OK);
+	strcpy(id, created.id);
+	create_job(store, "echo", "bystander", other);
+	for (size_t s = 0; s < 6 && c->steps[s].op != STEP_END; s++) {
+		enum job_store_result rc = apply_step(store, id, c->steps[s].op);
+		ck_assert_msg(rc == c->steps[s].expect, "%s: step %zu gave result %d, expected %d",
+			      c->name, s + 1, (int)rc, (int)c->steps[s].expect);
+	}
+
+	ck_assert_int_eq(job_store_get(store, id, &job), JOB_STORE_OK);
+	ck_assert_msg(job.status == c->status, "%s: status %s, expected %s", c->name,
+		      job_status_name(job.status), job_status_name(c->status));
+	ck_assert_msg(strcmp(job.node_id, c->node_id) == 0, "%s: node_id '%s', expected '%s'",
+		      c->name, job.node_id, c->node_id);
+	if (c->result == NULL)
+		ck_assert_msg(job.result == NULL, "%s: result '%s', expected NULL", c->name, job.result);
+	else
+		ck_assert_msg(job.result != NULL && strcmp(job.result, c->result) == 0,
+			      "%s: result '%s', expected '%s'", c->name,
+			      job.result ? job.result : "(null)", c->result);
+	if (c->error == NULL)
+		ck_assert_msg(job.error == NULL, "%s: error '%s', expected NULL", c->name, job.error);
+	else
+		ck_assert_msg(job.error != NULL && strcmp(job.error, c->error) == 0,
+			      "%s: error '%s', expected '%s'", c->name,
+			      job.error ? job.error : "(null)", c->error);
+	ck_assert_str_eq(job.type, "echo");
+	ck_assert_str_eq(job.payload, "x");
+	ck_assert_int_eq(job.created_at, created.created_at);
+	ck_assert_int_ge(job.updated_at, job.created_at);
+
+	/* The counts follow, and the other job was not touched. */
+	job_store_count_by_status(store, counts);
+	for (int s = 0; s < JOB_STATUS_COUNT; s++) {
+		size_t expected = (s == (int)c->status) + (s == JOB_QUEUED);
+		ck_assert_msg(counts[s] == expected, "%s: %zu jobs %s, expected %zu", c->name, counts[s],
+			      job_status_name((enum job_status)s), expected);
+	}
+	ck_assert_int_eq(job_store_get(store, other, &bystander), JOB_STORE_OK);
+	ck_assert_int_eq(bystander.status, JOB_QUEUED);
+	ck_assert_str_eq(bystander.node_id, "");
+	ck_assert_ptr_null(bystander.result);
+
+	job_clear(&bystander);
+	job_clear(&job);
+	job_clear(&created);
+	job_store_free(store);
+}
+END_TEST
+
+START_TEST(test_job_store_moves_updated_at_on_each_change_but_not_created_at)
+{
+	struct job_store *store = open_store(_i);
+	struct job created, job;
+	int64_t last;
+
+	ck_assert_int_eq(job_store_create(store, "echo", "x", &created), JOB_STORE_OK);
+	last = created.updated_at;
+	clock_sleep_ms(5);
+	ck_assert_int_eq(job_store_mark_running(store, created.id, "n-1"), JOB_STORE_OK);
+	ck_assert_int_eq(job_store_get(store, created.id, &job), JOB_STORE_OK);
+	ck_assert_int_gt(job.updated_at, last);
+	ck_assert_int_eq(job.created_at, created.created_at);
+	last = job.updated_at;
+	job_clear(&job);
+	clock_sleep_ms(5);
+	ck_assert_int_eq(job_store_finish(store, created.id, JOB_COMPLETED, "out", NULL), JOB_STORE_OK);
+	ck_assert_int_eq(job_store_get(store, created.id, &job), JOB_STORE_OK);
+	ck_assert_int_gt(job.updated_at, last);
+	ck_assert_int_eq(job.created_at, created.created_at);
+	last = job.updated_at;
+	job_clear(&job);
+	/* A refused change changes nothing, not even updated_at. */
+	clock_sleep_ms(5);
+	ck_assert_int_eq(job_store_finish(store, created.id, JOB_FAILED, NULL, "late"), JOB_STORE_CONFLICT);
+	ck_assert_int_eq(job_store_get(store, created.id, &job), JOB_STORE_OK);
+	ck_assert_int_eq(job.updated_at, last);
+	job_clear(&job);
+	job_clear(&created);
+	job_store_free(store);
+}
+END_TEST
+
+START_TEST(test_job_store_keeps_a_long_result_whole)
+{
+	struct job_store *store = open_store(_i);
+	size_t len = 1024 * 1024;
+	char *result = malloc(len + 1);
+	char id[MESH_ID_SIZE];
+	struct job job;
+
+	ck_assert_ptr_nonnull(result);
+	for (size_t i = 0; i < len; i++)
+		result[i] = (char)('a' + i % 26);
+	result[len] = '\0';
+	create_job(store, "echo", "x", id);
+	ck_assert_int_eq(job_store_mark_running(store, id, "n-1"), JOB_STORE_OK);
+	ck_assert_int_eq(job_store_finish(store, id, JOB_COMPLETED, result, NULL), JOB_STORE_OK);
+	ck_assert_int_eq(job_store_get(store, id, &job), JOB_STORE_OK);
+	ck_assert_uint_eq(strlen(job.result), len);
+	ck_assert_int_eq(memcmp(job.result, result, len), 0);
+	job_clear(&job);
+	free(result);
+	job_store_free(store);
+}
+END_TEST
+
+/* ---- list ------------------------------------------------------------------------------ */
+
+/*
+ * The fixture for the list tests: eight jobs, submitted in this order.
+ *   0 echo QUEUED          4 echo COMPLETED on n-2
+ *   1 echo RUNNING on n-1  5 sleep QUEUED (requeued from n-1)
+ *   2 sleep RUNNING on n-1 6 sleep FAILED on n-2
+ *   3 echo COMPLETED n-1   7 upper QUEUED
+ */
+#define LIST_JOBS 8
+
+static void make_list_fixture(struct job_store *store, char ids[LIST_JOBS][MESH_ID_SIZE])
+{
+	static const char *const types[LIST_JOBS] = {"echo", "echo",  "sleep", "echo",
+						     "echo", "sleep", "sleep", "upper"};
+	for (int i = 0; i < LIST_JOBS; i++) {
+		char payload[16];
+		snprintf(payload, sizeof(payload), "p%d", i);
+		create_job(store, types[i], payload, ids[i]);
+	}
+	ck_assert_int_eq(job_store_mark_running(store, ids[1], "n-1"), JOB_STORE_OK);
+	ck_assert_int_eq(job_store_mark_running(store, ids[2], "n-1"), JOB_STORE_OK);
+	ck_assert_int_eq(job_store_mark_running(store, ids[3], "n-1"), JOB_STORE_OK);
+	ck_assert_int_eq(job_store_finish(store, ids[3], JOB_COMPLETED, "r3", NULL), JOB_STORE_OK);
+	ck_assert_int_eq(job_store_mark_running(store, ids[4], "n-2"), JOB_STORE_OK);
+	ck_assert_int_eq(job_store_finish(store, ids[4], JOB_COMPLETED, "r4", NULL), JOB_STORE_OK);
+	ck_assert_int_eq(job_store_mark_running(store, ids[5], "n-1"), JOB_STORE_OK);
+	ck_assert_int_eq(job_store_requeue(store, ids[5]), JOB_STORE_OK);
+	ck_assert_int_eq(job_store_mark_running(store, ids[6], "n-2"), JOB_STORE_OK);
+	ck_assert_int_eq(job_store_finish(store, ids[6], JOB_FAILED, NULL, "e6"), JOB_STORE_OK);
+}
+
+struct list_case {
+	const char *name;
+	int by_status; /* -1: any */
+	const char *node_id;
+	const char *type;
+	size_t limit;
+	int expected[LIST_JOBS + 1]; /* fixture indexes in order, ended by -1 */
+};
+
+static const struct list_case list_cases[] = {
+	{"everything", -1, NULL, NULL, 100, {0, 1, 2, 3, 4, 5, 6, 7, -1}},
+	{"queued", JOB_QUEUED, NULL, NULL, 100, {0, 5, 7, -1}},
+	{"running", JOB_RUNNING, NULL, NULL, 100, {1, 2, -1}},
+	{"completed", JOB_COMPLETED, NULL, NULL, 100, {3, 4, -1}},
+	{"failed", JOB_FAILED, NULL, NULL, 100, {6, -1}},
+	{"node n-1 (not the requeued job)", -1, "n-1", NULL, 100, {1, 2, 3, -1}},
+	{"node n-2", -1, "n-2", NULL, 100, {4, 6, -1}},
+	{"node nobody has", -1, "n-3", NULL, 100, {-1}},
+	{"type echo", -1, NULL, "echo", 100, {0, 1, 3, 4, -1}},
+	{"type sleep", -1, NULL, "sleep", 100, {2, 5, 6, -1}},
+	{"type nobody submitted", -1, NULL, "nope", 100, {-1}},
+	{"type is exact, not a prefix", -1, NULL, "ech", 100, {-1}},
+	{"running on n-1", JOB_RUNNING, "n-1", NULL, 100, {1, 2, -1}},
+	{"completed on n-1", JOB_COMPLETED, "n-1", NULL, 100, {3, -1}},
+	{"echo on n-1", -1, "n-1", "echo", 100, {1, 3, -1}},
+	{"completed echo on n-2", JOB_COMPLETED, "n-2", "echo", 100, {4, -1}},
+	{"queued sleep", JOB_QUEUED, NULL, "sleep", 100, {5, -1}},
+	{"failed echo", JOB_FAILED, NULL, "echo", 100, {-1}},
+	{"limit 1 takes the oldest", -1, NULL, NULL, 1, {0, -1}},
+	{"limit 3", -1, NULL, NULL, 3, {0, 1, 2, -1}},
+	{"limit applies after the filter", JOB_QUEUED, NULL, NULL, 2, {0, 5, -1}},
+	{"limit equal to the matches", -1, NULL, "sleep", 3, {2, 5, 6, -1}},
+	{"largest limit", -1, NULL, NULL, JOB_STORE_LIST_MAX, {0, 1, 2, 3, 4, 5, 6, 7, -1}},
+};
+
+#define LIST_CASE_COUNT ((int)(sizeof(list_cases) / sizeof(list_cases[0])))
+
+START_TEST(test_job_store_lists_by_filter_in_submission_order)
+{
+	const struct list_case *c = &list_cases[_i % LIST_CASE_COUNT];
+	struct job_store *store = open_store(_i / LIST_CASE_COUNT);
+	char ids[LIST_JOBS][MESH_ID_SIZE];
+	struct job_filter filter = {.node_id = c->node_id, .type = c->type, .limit = c->limit};
+	struct job_list list;
+	size_t expected_count = 0;
+
+	make_list_fixture(store, ids);
+	if (c->by_status >= 0) {
+		filter.by_status = true;
+		filter.status = (enum job_status)c->by_status;
+	}
+	ck_assert_int_eq(job_store_list(store, &filter, &list), JOB_STORE_OK);
+	while (c->expected[expected_count] >= 0)
+		expected_count++;
+	ck_assert_msg(list.count == expected_count, "%s: %zu jobs, expected %zu", c->name, list.count,
+		      expected_count);
+	for (size_t i = 0; i < list.count; i++) {
+		int want = c->expected[i];
+		ck_assert_msg(strcmp(list.items[i].id, ids[want]) == 0,
+			      "%s: item %zu is %s (%s), expected job %d", c->name, i, list.items[i].id,
+			      list.items[i].payload, want);
+		ck_assert_msg(!filter.by_status || list.items[i].status == filter.status, "%s", c->name);
+	}
+	job_list_clear(&list);
+	ck_assert_ptr_null(list.items);
+	ck_assert_uint_eq(list.count, 0);
+	job_store_free(store);
+}
+END_TEST
+
+START_TEST(test_job_store_lists_nothing_from_an_empty_store)
+{
+	struct job_store *store = open_store(_i);
+	struct job_list list;
+
+	ck_assert_int_eq(job_store_list(store, &all_jobs, &list), JOB_STORE_OK);
+	ck_assert_uint_eq(list.count, 0);
+	job_list_clear(&list);
+	job_store_free(store);
+}
+END_TEST
+
+START_TEST(test_job_store_refuses_a_limit_outside_its_range)
+{
+	struct job_store *store = open_store(_i);
+	struct job_filter filter = {.limit = 0};
+	char id[MESH_ID_SIZE];
+	struct job_list list;
+
+	create_job(store, "echo", "x", id);
+	ck_assert_int_ne(job_store_list(store, &filter, &list), JOB_STORE_OK);
+	ck_assert_uint_eq(list.count, 0);
+	ck_assert_ptr_null(list.items);
+	filter.limit = JOB_STORE_LIST_MAX + 1;
+	ck_assert_int_ne(job_store_list(store, &filter, &list), JOB_STORE_OK);
+	ck_assert_uint_eq(list.count, 0);
+	ck_assert_ptr_null(list.items);
+	job_store_free(store);
+}
+END_TEST
+
+START_TEST(test_job_store_lists_full_copies_of_each_job)
+{
+	struct job_store *store = open_store(_i);
+	char ids[LIST_JOBS][MESH_ID_SIZE];
+	struct job_list list;
+	struct job job;
+
+	make_list_fixture(store, ids);
+	ck_assert_int_eq(job_store_list(store, &all_jobs, &list), JOB_STORE_OK);
+	ck_assert_uint_eq(list.count, LIST_JOBS);
+	for (size_t i = 0; i < list.count; i++) {
+		ck_assert_int_eq(job_store_get(store, list.items[i].id, &job), JOB_STORE_OK);
+		ck_assert_str_eq(list.items[i].type, job.type);
+		ck_assert_str_eq(list.items[i].payload, job.payload);
+		ck_assert_int_eq(list.items[i].status, job.status);
+		ck_assert_str_eq(list.items[i].node_id, job.node_id);
+		ck_assert_int_eq(list.items[i].created_at, job.created_at);
+		ck_assert_int_eq(list.items[i].updated_at, job.updated_at);
+		job_clear(&job);
+	}
+	ck_assert_str_eq(list.items[3].result, "r3");
+	ck_assert_str_eq(list.items[6].error, "e6");
+	/* Scribbling on the copies changes nothing in the store. */
+	list.items[3].result[0] = 'X';
+	job_list_clear(&list);
+	ck_assert_int_eq(job_store_get(store, ids[3], &job), JOB_STORE_OK);
+	ck_assert_str_eq(job.result, "r3");
+	job_clear(&job);
+	job_store_free(store);
+}
+END_TEST
+
+/* ---- counts ------------------------------------------------------------------------------ */
+
+START_TEST(test_job_store_counts_agree_with_the_list_after_many_changes)
+{
+	struct job_store *store = open_store(_i);
+	enum { N = 300 };
+	static char ids[N][MESH_ID_SIZE];
+	size_t counts[JOB_STATUS_COUNT], total = 0;
+
+	assert_counts(store, 0, 0, 0, 0);
+	for (int i = 0; i < N; i++) {
+		create_job(store, i % 2 ? "echo" : "sleep", "x", ids[i]);
+		/* A mix of outcomes, refused changes included. */
+		switch (i % 7) {
+		case 0:
+			break;
+		case 1:
+			ck_assert_int_eq(job_store_mark_running(store, ids[i], "n-1"), JOB_STORE_OK);
+			break;
+		case 2:
+			ck_assert_int_eq(job_store_mark_running(store, ids[i], "n-1"), JOB_STORE_OK);
+			ck_assert_int_eq(job_store_finish(store, ids[i], JOB_COMPLETED, "r", NULL), JOB_STORE_OK);
+			ck_assert_int_eq(job_store_finish(store, ids[i], JOB_FAILED, NULL, "e"),
+					 JOB_STORE_CONFLICT);
+			break;
+		case 3:
+			ck_assert_int_eq(job_store_mark_running(store, ids[i], "n-2"), JOB_STORE_OK);
+			ck_assert_int_eq(job_store_finish(store, ids[i], JOB_FAILED, NULL, "e"), JOB_STORE_OK);
+			break;
+		case 4:
+			ck_assert_int_eq(job_store_mark_running(store, ids[i], "n-2"), JOB_STORE_OK);
+			ck_assert_int_eq(job_store_requeue(store, ids[i]), JOB_STORE_OK);
+			ck_assert_int_eq(job_store_requeue(store, ids[i]), JOB_STORE_CONFLICT);
+			break;
+		case 5:
+			ck_assert_int_eq(job_store_finish(store, ids[i], JOB_COMPLETED, "r", NULL),
+					 JOB_STORE_CONFLICT);
+			break;
+		case 6:
+			ck_assert_int_eq(job_store_mark_running(store, ids[i], "n-1"), JOB_STORE_OK);
+			ck_assert_int_eq(job_store_mark_running(store, ids[i], "n-2"), JOB_STORE_CONFLICT);
+			ck_assert_int_eq(job_store_finish(store, ids[i], JOB_RUNNING, "r", NULL),
+					 JOB_STORE_CONFLICT);
+			break;
+		}
+	}
+	job_store_count_by_status(store, counts);
+	for (int s = 0; s < JOB_STATUS_COUNT; s++) {
+		struct job_filter filter = {.by_status = true, .status = (enum job_status)s,
+					    .limit = JOB_STORE_LIST_MAX};
+		struct job_list list;
+		ck_assert_int_eq(job_store_list(store, &filter, &list), JOB_STORE_OK);
+		ck_assert_msg(counts[s] == list.count, "%s: count %zu, list %zu",
+			      job_status_name((enum job_status)s), counts[s], list.count);
+		total += counts[s];
+		job_list_clear(&list);
+	}
+	ck_assert_uint_eq(total, N);
+	/* i%7 in {0,4,5} queued, {1,6} running, {2} completed, {3} failed; 300 = 42*7 + 6. */
+	assert_counts(store, 43 + 43 + 43, 43 + 42, 43, 43);
+	job_store_free(store);
+}
+END_TEST
+
+/* ---- many jobs ------------------------------------------------------------------------- */
+
+static int compare_ids(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+START_TEST(test_job_store_keeps_20000_jobs_unique_and_findable)
+{
+	enum { N = 20000 };
+	struct job_store *store = open_store(_i);
+	char(*ids)[MESH_ID_SIZE] = calloc(N, MESH_ID_SIZE);
+	char(*sorted)[MESH_ID_SIZE] = calloc(N, MESH_ID_SIZE);
+	struct job_filter first_page = {.limit = JOB_STORE_LIST_MAX};
+	struct job_list list;
+
+	ck_assert_ptr_nonnull(ids);
+	ck_assert_ptr_nonnull(sorted);
+	for (int i = 0; i < N; i++) {
+		char payload[16];
+		snprintf(payload, sizeof(payload), "%d", i);
+		create_job(store, "echo", payload, ids[i]);
+	}
+	memcpy(sorted, ids, (size_t)N * MESH_ID_SIZE);
+	qsort(sorted, N, MESH_ID_SIZE, compare_ids);
+	for (int i = 1; i < N; i++)
+		ck_assert_msg(strcmp(sorted[i - 1], sorted[i]) != 0, "id %s given twice", sorted[i]);
+	for (int i = 0; i < N; i++) {
+		struct job job;
+		char payload[16];
+		snprintf(payload, sizeof(payload), "%d", i);
+		ck_assert_msg(job_store_get(store, ids[i], &job) == JOB_STORE_OK, "job %d (%s) not found",
+			      i, ids[i]);
+		ck_assert_str_eq(job.id, ids[i]);
+		ck_assert_str_eq(job.payload, payload);
+		job_clear(&job);
+	}
+	/* The list is in submission order across every growth of the store. */
+	ck_assert_int_eq(job_store_list(store, &first_page, &list), JOB_STORE_OK);
+	ck_assert_uint_eq(list.count, JOB_STORE_LIST_MAX);
+	for (size_t i = 0; i < list.count; i++)
+		ck_assert_str_eq(list.items[i].id, ids[i]);
+	job_list_clear(&list);
+	/* Changes after growth still find the right job. */
+	ck_assert_int_eq(job_store_mark_running(store, ids[N - 1], "n-1"), JOB_STORE_OK);
+	ck_assert_int_eq(job_store_mark_running(store, ids[0], "n-1"), JOB_STORE_OK);
+	ck_assert_int_eq(job_store_finish(store, ids[0], JOB_COMPLETED, "r", NULL), JOB_STORE_OK);
+	assert_counts(store, N - 2, 1, 1, 0);
+	free(sorted);
+	free(ids);
+	job_store_free(store);
+}
+END_TEST
+
+/* ---- threads ---------------------------------------------------------------------------- */
+
+#define THREADS 8
+#define PER_THREAD 500
+
+struct creator {
+	struct job_store *store;
+	int index;
+	char (*ids)[MESH_ID_SIZE];
+	int failures; /* asserted in the main thread: Check asserts belong there */
+};
+
+static void *creator_main(void *arg)
+{
+	struct creator *c = arg;
+	for (int i = 0; i < PER_THREAD; i++) {
+		char payload[32];
+		struct job job;
+		snprintf(payload, sizeof(payload), "t%d-%d", c->index, i);
+		if (job_store_create(c->store, "echo", payload, &job) != JOB_STORE_OK ||
+		    strcmp(job.payload, payload) != 0) {
+			c->failures++;
+		} else {
+			strcpy(c->ids[i], job.id);
+		}
+		job_clear(&job);
+	}
+	return NULL;
+}
+
+START_TEST(test_job_store_concurrent_creates_make_distinct_jobs)
+{
+	struct job_store *store = open_store(_i);
+	static char ids[THREADS * PER_THREAD][MESH_ID_SIZE];
+	static char sorted[THREADS * PER_THREAD][MESH_ID_SIZE];
+	struct creator creators[THREADS];
+	pthread_t threads[THREADS];
+
+	for (int t = 0; t < THREADS; t++) {
+		creators[t] = (struct creator){.store = store, .index = t, .ids = &ids[t * PER_THREAD]};
+		ck_assert_int_eq(pthread_create(&threads[t], NULL, creator_main, &creators[t]), 0);
+	}
+	for (int t = 0; t < THREADS; t++) {
+		pthread_join(threads[t], NULL);
+		ck_assert_int_eq(creators[t].failures, 0);
+	}
+	assert_counts(store, THREADS * PER_THREAD, 0, 0, 0);
+	memcpy(sorted, ids, sizeof(ids));
+	qsort(sorted, THREADS * PER_THREAD, MESH_ID_SIZE, compare_ids);
+	for (int i = 1; i < THREADS * PER_THREAD; i++)
+		ck_assert_msg(strcmp(sorted[i - 1], sorted[i]) != 0, "id %s given twice", sorted[i]);
+	for (int t = 0; t < THREADS; t++) {
+		for (int i = 0; i < PER_THREAD; i++) {
+			struct job job;
+			char payload[32];
+			snprintf(payload, sizeof(payload), "t%d-%d", t, i);
+			ck_assert_int_eq(job_store_get(store, ids[t * PER_THREAD + i], &job), JOB_STORE_OK);
+			ck_assert_str_eq(job.payload, payload);
+			job_clear(&job);
+		}
+	}
+	job_store_free(store);
+}
+END_TEST
+
+struct racer {
+	struct job_store *store;
+	const char *id;
+	int index;
+	pthread_barrier_t *start;
+	enum job_store_result run, finish;
+};
+
+static void *racer_main(void *arg)
+{
+	struct racer *r = arg;
+	char node[16], result[16];
+
+	snprintf(node, sizeof(node), "n-%d", r->index);
+	snprintf(result, sizeof(result), "r-%d", r->index);
+	pthread_barrier_wait(r->start);
+	r->run = job_store_mark_running(r->store, r->id, node);
+	pthread_barrier_wait(r->start);
+	r->finish = job_store_finish(r->store, r->id, JOB_COMPLETED, result, NULL);
+	return NULL;
+}
+
+START_TEST(test_job_store_lets_exactly_one_of_racing_threads_run_and_finish_a_job)
+{
+	struct job_store *store = open_store(_i);
+	struct racer racers[THREADS];
+	pthread_t threads[THREADS];
+	pthread_barrier_t start;
+	char id[MESH_ID_SIZE], node[16], result[16];
+	int ran = -1, finished = -1;
+	struct job job;
+
+	for (int round = 0; round < 20; round++) {
+		create_job(store, "echo", "x", id);
+		ck_assert_int_eq(pthread_barrier_init(&start, NULL, THREADS), 0);
+		for (int t = 0; t < THREADS; t++) {
+			racers[t] = (struct racer){.store = store, .id = id, .index = t, .start = &start};
+			ck_assert_int_eq(pthread_create(&threads[t], NULL, racer_main, &racers[t]), 0);
+		}
+		ran = finished = -1;
+		for (int t = 0; t < THREADS; t++) {
+			pthread_join(threads[t], NULL);
+			if (racers[t].run == JOB_STORE_OK) {
+				ck_assert_msg(ran < 0, "threads %d and %d both marked it running", ran, t);
+				ran = t;
+			} else {
+				ck_assert_int_eq(racers[t].run, JOB_STORE_CONFLICT);
+			}
+			if (racers[t].finish == JOB_STORE_OK) {
+				ck_assert_msg(finished < 0, "threads %d and %d both finished it", finished, t);
+				finished = t;
+			} else {
+				ck_assert_int_eq(racers[t].finish, JOB_STORE_CONFLICT);
+			}
+		}
+		pthread_barrier_destroy(&start);
+		ck_assert_int_ge(ran, 0);
+		ck_assert_int_ge(finished, 0);
+		ck_assert_int_eq(job_store_get(store, id, &job), JOB_STORE_OK);
+		snprintf(node, sizeof(node), "n-%d", ran);
+		snprintf(result, sizeof(result), "r-%d", finished);
+		ck_assert_str_eq(job.node_id, node);
+		ck_assert_str_eq(job.result, result);
+		ck_assert_int_eq(job.status, JOB_COMPLETED);
+		job_clear(&job);
+	}
+	assert_counts(store, 0, 0, 20, 0);
+	job_store_free(store);
+}
+END_TEST
+
+START_TEST(test_job_store_free_of_null_is_a_no_op)
+{
+	job_store_free(NULL);
+}
+END_TEST
+
+static Suite *job_store_suite(void)
+{
+	Suite *s = suite_create("job_store");
+	TCase *tc;
+
+	tc = tcase_create("create_and_get");
+	tcase_set_timeout(tc, 10);
+	tcase_add_loop_test(tc, test_job_store_creates_a_queued_job_with_id_and_timestamps, 0,
+			    FACTORY_COUNT);
+	tcase_add_loop_test(tc, test_job_store_gives_each_job_its_own_id, 0, FACTORY_COUNT);
+	tcase_add_loop_test(tc, test_job_store_keeps_copies_of_inputs_and_hands_out_copies, 0,
+			    FACTORY_COUNT);
+	tcase_add_loop_test(tc, test_job_store_keeps_an_empty_payload_as_empty, 0, FACTORY_COUNT);
+	tcase_add_loop_test(tc, test_job_store_answers_not_found_for_an_unknown_id, 0, FACTORY_COUNT);
+	tcase_add_loop_test(tc, test_job_store_changes_answer_not_found_for_an_unknown_id, 0,
+			    FACTORY_COUNT);
+	tcase_add_test(tc, test_job_store_free_of_null_is_a_no_op);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("life_cycle");
+	tcase_set_timeout(tc, 10);
+	tcase_add_loop_test(tc, test_job_store_follows_the_life_cycle_table, 0,
+			    FACTORY_COUNT * LIFECYCLE_CASE_COUNT);
+	tcase_add_loop_test(tc, test_job_store_moves_updated_at_on_each_change_but_not_created_at, 0,
+			    FACTORY_COUNT);
+	tcase_add_loop_test(tc, test_job_store_keeps_a_long_result_whole, 0, FACTORY_COUNT);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("list_and_count");
+	tcase_set_timeout(tc, 10);
+	tcase_add_loop_test(tc, test_job_store_lists_by_filter_in_submission_order, 0,
+			    FACTORY_COUNT * LIST_CASE_COUNT);
+	tcase_add_loop_test(tc, test_job_store_lists_nothing_from_an_empty_store, 0, FACTORY_COUNT);
+	tcase_add_loop_test(tc, test_job_store_refuses_a_limit_outside_its_range, 0, FACTORY_COUNT);
+	tcase_add_loop_test(tc, test_job_store_lists_full_copies_of_each_job, 0, FACTORY_COUNT);
+	tcase_add_loop_test(tc, test_job_store_counts_agree_with_the_list_after_many_changes, 0,
+			    FACTORY_COUNT);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("scale_and_threads");
+	tcase_set_timeout(tc, 60);
+	tcase_add_loop_test(tc, test_job_store_keeps_20000_jobs_unique_and_findable, 0, FACTORY_COUNT);
+	tcase_add_loop_test(tc, test_job_store_concurrent_creates_make_distinct_jobs, 0, FACTORY_COUNT);
+	tcase_add_loop_test(tc, test_job_store_lets_exactly_one_of_racing_threads_run_and_finish_a_job,
+			    0, FACTORY_COUNT);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+CHECK_MAIN(job_store_suite)
