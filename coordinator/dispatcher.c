@@ -454,8 +454,10 @@ static void abandon_executions(struct dispatcher *dispatcher, const char *node_i
 		struct execution *next = ex->next;
 		if (node_id == NULL || strcmp(ex->node_id, node_id) == 0) {
 			char error[512];
-			snprintf(error, sizeof(error), "%s node %s (%s) after %lld ms", why, ex->node_id,
-				 ex->url, (long long)(clock_monotonic_ms() - ex->started_ms));
+			snprintf(error, sizeof(error), "%s node %s (%s) %lld ms after it was sent the job%s",
+				 why, ex->node_id, ex->url,
+				 (long long)(clock_monotonic_ms() - ex->started_ms),
+				 node_id != NULL ? "; the job may or may not have run there" : "");
 			record_outcome(dispatcher, ex->job->id, ex->node_id, JOB_FAILED, NULL, error);
 			execution_end(dispatcher, ex);
 		}
@@ -489,7 +491,7 @@ static bool drain_inbox(struct dispatcher *dispatcher)
 	while (lost != NULL) {
 		struct lost_node *next = lost->next;
 		abandon_executions(dispatcher, lost->node_id,
-				   "the node stopped answering health probes while running the job:");
+				   "lost contact (it stopped answering health probes) with");
 		free(lost);
 		lost = next;
 	}
@@ -521,7 +523,7 @@ static void *dispatcher_main(void *arg)
 		 */
 		curl_multi_poll(dispatcher->multi, NULL, 0, dispatcher->waiting > 0 ? 100 : 1000, NULL);
 	}
-	abandon_executions(dispatcher, NULL, "the coordinator stopped while waiting for");
+	abandon_executions(dispatcher, NULL, "the coordinator stopped while waiting for the answer of");
 	publish_counts(dispatcher);
 	return NULL;
 }
