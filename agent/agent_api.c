@@ -77,6 +77,7 @@ static void handle_execute(struct http_request *request)
 	start = clock_monotonic_ms();
 	executor_run(ex, job.job_id, job.type, job.payload, &result);
 	elapsed = clock_monotonic_ms() - start;
+	executor_release(ex);
 
 	status = outcome_status(result.outcome);
 	switch (result.outcome) {
@@ -105,8 +106,8 @@ static void handle_execute(struct http_request *request)
 		http_reply_error(request, 500, "could not encode the response");
 	else
 		http_reply_text(request, status, body, strlen(body), NULL);
-	/* Only now: at shutdown, main waits for the slots so that this answer goes out first. */
-	executor_release(ex);
+	/* Only now: at shutdown, main waits for this so that the answer goes out first. */
+	executor_answer_sent(ex);
 out:
 	free(body);
 	executor_result_clear(&result);

@@ -26,7 +26,8 @@
 #include "http_server.h"
 
 /* Largest /execute body accepted: a payload of a few MiB, JSON-escaped. */
-#define AGENT_API_BODY_LIMIT (8 * 1024 * 1024)
+/* Well above the coordinator's largest --max-body-bytes (8 MiB): JSON escaping can grow a payload. */
+#define AGENT_API_BODY_LIMIT (64 * 1024 * 1024)
 /* civetweb threads beyond one per slot: health checks and refused requests must get through when every slot is busy. */
 #define AGENT_API_SPARE_THREADS 16
 

@@ -37,7 +37,7 @@ void agent_config_usage(FILE *out)
 		"                        digits, '_', '.', '-'; echo and sleep cannot be redefined.\n"
 		"  --log-level LEVEL     debug, info, warn or error (default info)\n"
 		"  -n, --check           check the flags and handlers, print \"configuration OK\", exit\n"
-		"  --help                print this help and exit\n"
+		"  -h, --help             print this help and exit\n"
 		"  --version             print the version and exit\n"
 		"\n"
 		"Job types:\n"
@@ -242,7 +242,7 @@ enum agent_config_action agent_config_parse(int argc, char **argv, struct agent_
 		return AGENT_CONFIG_EXIT_USAGE;
 	opterr = 0; /* our messages, not getopt's */
 	optind = 0; /* GNU: start afresh, so that tests may parse more than once */
-	while ((opt = getopt_long(argc, argv, ":n", options, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, ":nh", options, NULL)) != -1) {
 		const char *value = optarg;
 		long number;
 		int rc = 0;
@@ -291,6 +291,7 @@ enum agent_config_action agent_config_parse(int argc, char **argv, struct agent_
 		case 'n':
 			cfg->check_only = true;
 			break;
+		case 'h':
 		case OPT_HELP:
 			agent_config_usage(out);
 			return AGENT_CONFIG_EXIT_SUCCESS;

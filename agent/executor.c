@@ -48,6 +48,7 @@ struct executor {
 	pthread_mutex_t lock;
 	pthread_cond_t changed;
 	int running;                 /* lock */
+	int answering;               /* lock: jobs ended whose answer is being sent */
 	bool closed;                 /* lock */
 	bool terminating;            /* lock */
 	struct group_entry *groups;  /* lock */
@@ -307,6 +308,16 @@ void executor_release(struct executor *ex)
 	pthread_mutex_lock(&ex->lock);
 	if (ex->running > 0)
 		ex->running--;
+	ex->answering++;
+	pthread_cond_broadcast(&ex->changed);
+	pthread_mutex_unlock(&ex->lock);
+}
+
+void executor_answer_sent(struct executor *ex)
+{
+	pthread_mutex_lock(&ex->lock);
+	if (ex->answering > 0)
+		ex->answering--;
 	pthread_cond_broadcast(&ex->changed);
 	pthread_mutex_unlock(&ex->lock);
 }
@@ -317,9 +328,10 @@ bool executor_wait_idle(struct executor *ex, int timeout_ms)
 	bool idle;
 
 	pthread_mutex_lock(&ex->lock);
-	while (ex->running > 0 && !deadline_cond_wait(&ex->changed, &ex->lock, deadline))
+	while ((ex->running > 0 || ex->answering > 0) &&
+	       !deadline_cond_wait(&ex->changed, &ex->lock, deadline))
 		;
-	idle = ex->running == 0;
+	idle = ex->running == 0 && ex->answering == 0;
 	pthread_mutex_unlock(&ex->lock);
 	return idle;
 }

@@ -108,11 +108,19 @@ int executor_capacity(const struct executor *ex);
 int executor_running(struct executor *ex);
 
 enum executor_slot executor_try_acquire(struct executor *ex);
-void executor_release(struct executor *ex);
 /*
- * Waits until no slot is taken, or timeout_ms have passed. Returns true if
- * idle. Used at shutdown, after executor_terminate, so that the answers of the
- * interrupted jobs go out before the HTTP server stops.
+ * Gives the slot back as soon as the job has ended, before its answer is
+ * sent: a coordinator that hears the answer may send the next job at once,
+ * and must not be told 429. The answer itself is still counted until
+ * executor_answer_sent, so that shutdown waits for it.
+ */
+void executor_release(struct executor *ex);
+void executor_answer_sent(struct executor *ex);
+/*
+ * Waits until no slot is taken and no answer is being sent, or timeout_ms
+ * have passed. Returns true if idle. Used at shutdown, after
+ * executor_terminate, so that the answers of the interrupted jobs go out
+ * before the HTTP server stops.
  */
 bool executor_wait_idle(struct executor *ex, int timeout_ms);
 

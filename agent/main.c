@@ -61,6 +61,7 @@ int main(int argc, char **argv)
 	sigemptyset(&stop_signals);
 	sigaddset(&stop_signals, SIGINT);
 	sigaddset(&stop_signals, SIGTERM);
+	sigaddset(&stop_signals, SIGHUP); /* a closed terminal: stop cleanly rather than die */
 	pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -121,7 +122,7 @@ int main(int argc, char **argv)
 
 	while (sigwait(&stop_signals, &sig) != 0)
 		;
-	log_info("received %s; stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	log_info("received %s; stopping", strsignal(sig));
 	status = AGENT_EXIT_OK;
 
 	registration_stop(registration);

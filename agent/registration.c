@@ -284,6 +284,9 @@ struct registration *registration_start(const struct registration_config *config
 	reg->body = node_registration_encode(&body);
 	reg->client = http_client_new(REGISTRATION_CONNECT_TIMEOUT_MS, REGISTRATION_TOTAL_TIMEOUT_MS,
 				      REGISTRATION_RESPONSE_LIMIT);
+	/* One request every few seconds: a kept-alive connection would pin a coordinator thread. */
+	if (reg->client != NULL)
+		http_client_set_keep_alive(reg->client, false);
 	if (reg->body == NULL || reg->client == NULL) {
 		snprintf(err, err_size, "out of memory");
 		goto fail;

@@ -3,7 +3,7 @@
  * coordinator.
  *
  *   1. POST {coordinator}/nodes/register with node_registration_encode's body
- *      until the coordinator answers 201 with a node that has a "node_id" (or
+ *      until the coordinator answers 201 (new) or 200 (known) with a node that has a "node_id" (or
  *      "id"). Between attempts it waits with capped exponential backoff
  *      (backoff_start_ms, doubling, up to backoff_cap_ms, +-10% jitter),
  *      logging each failed attempt at WARN with the reason. A 4xx answer means

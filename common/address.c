@@ -204,7 +204,7 @@ int listen_address_to_civetweb(const char *listen, char *out, size_t out_size, c
 			  listen);
 		return -1;
 	}
-	/* civetweb takes "1.2.3.4:80" and "[::1]:80" as they are; host names it does not resolve. */
+	/* civetweb takes "1.2.3.4:80", "[::1]:80" and "name:80" (resolved once, at start) as they are. */
 	if ((size_t)snprintf(out, out_size, "%s", listen) >= out_size) {
 		set_error(err, err_size, "listen address '%s' is too long", listen);
 		return -1;

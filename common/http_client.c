@@ -9,6 +9,7 @@ struct http_client {
 	CURL *easy;
 	struct curl_slist *headers;
 	char error_buffer[CURL_ERROR_SIZE]; /* must live as long as the handle */
+	bool keep_alive;
 	long connect_timeout_ms;
 	long total_timeout_ms;
 	size_t response_limit;
@@ -73,6 +74,7 @@ struct http_client *http_client_new(long connect_timeout_ms, long total_timeout_
 		http_client_free(client);
 		return NULL;
 	}
+	client->keep_alive = true;
 	client->connect_timeout_ms = connect_timeout_ms;
 	client->total_timeout_ms = total_timeout_ms;
 	client->response_limit = response_limit;
@@ -87,6 +89,11 @@ void http_client_free(struct http_client *client)
 		curl_easy_cleanup(client->easy);
 	curl_slist_free_all(client->headers);
 	free(client);
+}
+
+void http_client_set_keep_alive(struct http_client *client, bool keep_alive)
+{
+	client->keep_alive = keep_alive;
 }
 
 int http_client_request(struct http_client *client, const char *method, const char *url,
@@ -111,6 +118,7 @@ int http_client_request(struct http_client *client, const char *method, const ch
 	curl_easy_setopt(easy, CURLOPT_WRITEDATA, &buffer);
 	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
+	curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, client->keep_alive ? 0L : 1L);
 	if (body != NULL) {
 		curl_easy_setopt(easy, CURLOPT_HTTPHEADER, client->headers);
 		curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body);

@@ -44,6 +44,13 @@ struct http_client *http_client_new(long connect_timeout_ms, long total_timeout_
 void http_client_free(struct http_client *client);
 
 /*
+ * Whether to keep the connection open between requests (the default). A
+ * client that calls rarely should not: an idle keep-alive connection holds one
+ * of the server's civetweb threads until the server's keep-alive timeout.
+ */
+void http_client_set_keep_alive(struct http_client *client, bool keep_alive);
+
+/*
  * Sends method url with body (NULL for none; sent as application/json).
  * Returns 0 if an HTTP response arrived (whatever its status: check
  * out->status), or -1 with err saying what failed ("connection refused to

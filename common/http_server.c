@@ -266,12 +266,12 @@ struct http_server *http_server_start(const struct http_server_config *config, c
 	struct mg_callbacks callbacks;
 	struct mg_server_port ports[4];
 	struct http_server *server;
-	char threads[16];
+	char threads[16], keep_alive[16];
 	const char *options[] = {
 		"listening_ports", config->listen,
 		"num_threads", threads,
 		"enable_keep_alive", "yes",
-		"keep_alive_timeout_ms", "5000",
+		"keep_alive_timeout_ms", keep_alive,
 		"request_timeout_ms", "10000",
 		"tcp_nodelay", "1",
 		"listen_backlog", "512",
@@ -286,6 +286,7 @@ struct http_server *http_server_start(const struct http_server_config *config, c
 	}
 	server->config = *config;
 	snprintf(threads, sizeof(threads), "%d", config->num_threads);
+	snprintf(keep_alive, sizeof(keep_alive), "%d", config->keep_alive_ms > 0 ? config->keep_alive_ms : 2000);
 	memset(&callbacks, 0, sizeof(callbacks));
 	callbacks.begin_request = begin_request;
 	callbacks.log_message = log_civetweb_message;

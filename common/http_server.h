@@ -47,6 +47,7 @@ struct http_server_config {
 	void *app;
 	size_t body_limit;        /* bytes; larger bodies get 413 */
 	int num_threads;          /* civetweb worker threads = concurrent connections served */
+	int keep_alive_ms;        /* how long an idle connection may hold its thread; 0: 2000 */
 };
 
 struct http_server;

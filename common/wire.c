@@ -15,7 +15,8 @@ json_t *wire_parse_object(const char *text, size_t len, char *err, size_t err_si
 		snprintf(err, err_size, "body is empty (expected a JSON object)");
 		return NULL;
 	}
-	json = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	/* NULs are allowed through so that take_string() can name the field that has one. */
+	json = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
 	if (json == NULL) {
 		snprintf(err, err_size, "body is not valid JSON: %s at line %d column %d", jerr.text,
 			 jerr.line, jerr.column);
@@ -39,12 +40,66 @@ char *wire_dump(json_t *json)
 	return text;
 }
 
+/* Length of the valid UTF-8 sequence at text, or 0 if it is not one. */
+static size_t utf8_sequence_length(const unsigned char *text)
+{
+	size_t len;
+	unsigned int code;
+
+	if (text[0] < 0x80)
+		return 1;
+	if (text[0] >= 0xc2 && text[0] <= 0xdf)
+		len = 2, code = text[0] & 0x1f;
+	else if (text[0] >= 0xe0 && text[0] <= 0xef)
+		len = 3, code = text[0] & 0x0f;
+	else if (text[0] >= 0xf0 && text[0] <= 0xf4)
+		len = 4, code = text[0] & 0x07;
+	else
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((text[i] & 0xc0) != 0x80)
+			return 0;
+		code = (code << 6) | (text[i] & 0x3f);
+	}
+	if ((len == 3 && (code < 0x800 || (code >= 0xd800 && code <= 0xdfff))) ||
+	    (len == 4 && (code < 0x10000 || code > 0x10ffff)))
+		return 0;
+	return len;
+}
+
+char *wire_utf8_sanitize(const char *text)
+{
+	size_t len = strlen(text), used = 0;
+	char *out = malloc(len + 1);
+
+	if (out == NULL)
+		return NULL;
+	for (size_t i = 0; i < len;) {
+		size_t n = utf8_sequence_length((const unsigned char *)text + i);
+		if (n == 0) {
+			out[used++] = '?';
+			i++;
+		} else {
+			memcpy(out + used, text + i, n);
+			used += n;
+			i += n;
+		}
+	}
+	out[used] = '\0';
+	return out;
+}
+
 char *wire_error_body(const char *message)
 {
-	json_t *value = json_string(message);
-	if (value == NULL)
-		value = json_string("(error message is not valid UTF-8)");
-	return wire_dump(json_pack("{s:o}", "error", value));
+	/* Messages quote client input, cut to fit: a cut can split a character. */
+	char *clean = wire_utf8_sanitize(message);
+	char *body;
+
+	if (clean == NULL)
+		return NULL;
+	body = wire_dump(json_pack("{s:s}", "error", clean));
+	free(clean);
+	return body;
 }
 
 void wire_error_message(const char *body, size_t len, char *out, size_t out_size)
@@ -202,11 +257,16 @@ int node_registration_decode(const char *body, size_t len, struct node_registrat
 		goto out;
 	}
 	for (size_t i = 0; i < json_array_size(types); i++) {
-		const char *type = json_string_value(json_array_get(types, i));
+		json_t *element = json_array_get(types, i);
+		const char *type = json_string_value(element);
 		char key[32];
 		snprintf(key, sizeof(key), "types[%zu]", i);
 		if (type == NULL) {
 			snprintf(err, err_size, "field '%s' must be a string", key);
+			goto out;
+		}
+		if (strlen(type) != json_string_length(element)) {
+			snprintf(err, err_size, "field '%s' must not contain NUL characters", key);
 			goto out;
 		}
 		if (check_type(key, type, err, err_size) != 0)

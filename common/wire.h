@@ -1,7 +1,7 @@
 /*
  * wire: the request and response bodies that cross HTTP, other than the job and
- * node records themselves (model.h). Decoders are strict: the body must be a
- * JSON object without duplicate or unknown keys, and every error names the
+ * node records themselves (model.h). Decoders of what clients send are strict:
+ * the body must be a JSON object without duplicate or unknown keys, and every error names the
  * field and what was wrong with it, so that the HTTP layer can pass it on.
  *
  * Ownership: decoders fill caller-provided structs whose strings are heap
@@ -55,7 +55,13 @@ json_t *wire_parse_object(const char *text, size_t len, char *err, size_t err_si
 /* Compact, key-sorted dump of json. Steals the reference. Returns a new string or NULL. */
 char *wire_dump(json_t *json);
 
-/* {"error": message}, as a new string. */
+/*
+ * A copy of text (new, free()) in which every byte that does not begin a valid
+ * UTF-8 sequence is replaced by '?'. NULL if out of memory.
+ */
+char *wire_utf8_sanitize(const char *text);
+
+/* {"error": message}, as a new string; invalid UTF-8 in message becomes '?'. */
 char *wire_error_body(const char *message);
 /* The "error" member of a JSON error body, copied into out; or the raw text, cut to fit. */
 void wire_error_message(const char *body, size_t len, char *out, size_t out_size);
@@ -75,7 +81,11 @@ int execute_request_decode(const char *body, size_t len, struct execute_request 
 void execute_request_clear(struct execute_request *request);
 char *execute_request_encode(const char *job_id, const char *type, const char *payload);
 
-/* A body that is not the documented shape is an error (-1, err set). */
+/*
+ * A body that is not the documented shape is an error (-1, err set). Unlike
+ * the request decoders it ignores members it does not know, so that a newer
+ * agent can add some during a rolling upgrade.
+ */
 int execute_response_decode(const char *body, size_t len, struct execute_response *out, char *err,
 			    size_t err_size);
 void execute_response_clear(struct execute_response *response);

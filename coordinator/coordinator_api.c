@@ -213,8 +213,10 @@ static void handle_healthz(struct http_request *request)
 		json_object_set_new(jobs, job_status_name((enum job_status)i),
 				    json_integer((json_int_t)counts[i]));
 	http_reply_json(request, 200,
-			json_pack("{s:s, s:I, s:I, s:o}", "status", "ok", "nodes", (json_int_t)nodes,
-				  "healthy_nodes", (json_int_t)healthy, "jobs", jobs),
+			json_pack("{s:s, s:I, s:I, s:o, s:I, s:I}", "status", "ok", "nodes",
+				  (json_int_t)nodes, "healthy_nodes", (json_int_t)healthy, "jobs", jobs,
+				  "waiting_for_a_node", (json_int_t)waiting, "in_flight",
+				  (json_int_t)in_flight),
 			NULL);
 }
 

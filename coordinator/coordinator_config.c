@@ -28,7 +28,7 @@ const char coordinator_usage[] =
 	"  --connect-timeout-ms N      longest to wait for a connection to an agent\n"
 	"                              (default 3000; 10..600000)\n"
 	"  --max-body-bytes N          largest request body accepted; larger ones get 413\n"
-	"                              (default 1048576 = 1 MiB; 1024..268435456)\n"
+	"                              (default 1048576 = 1 MiB; 1024..8388608)\n"
 	"  --http-threads N            HTTP worker threads = connections served at once\n"
 	"                              (default 64; 4..4096)\n"
 	"  --log-level LEVEL           debug, info, warn or error (default info)\n"
@@ -36,7 +36,7 @@ const char coordinator_usage[] =
 	"  --version                   print the version and exit\n"
 	"\n"
 	"The job store is in memory: jobs are lost when the coordinator stops.\n"
-	"SIGTERM or SIGINT stop it cleanly. Exit status: 0 after a clean stop,\n"
+	"SIGTERM, SIGINT or SIGHUP stop it cleanly. Exit status: 0 after a clean stop,\n"
 	"1 if it could not start (e.g. the port is taken), 2 for a usage error.\n";
 
 enum {
@@ -70,7 +70,7 @@ static const struct ranged_flag ranged_flags[] = {
 	 offsetof(struct coordinator_config, execute_timeout_ms)},
 	{OPT_CONNECT_TIMEOUT, "--connect-timeout-ms", 10, 600000,
 	 offsetof(struct coordinator_config, connect_timeout_ms)},
-	{OPT_MAX_BODY, "--max-body-bytes", 1024, 268435456,
+	{OPT_MAX_BODY, "--max-body-bytes", 1024, 8388608,
 	 offsetof(struct coordinator_config, max_body_bytes)},
 	{OPT_HTTP_THREADS, "--http-threads", 4, 4096, offsetof(struct coordinator_config, http_threads)},
 };

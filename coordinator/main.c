@@ -61,6 +61,7 @@ int main(int argc, char **argv)
 	sigemptyset(&stop_signals);
 	sigaddset(&stop_signals, SIGINT);
 	sigaddset(&stop_signals, SIGTERM);
+	sigaddset(&stop_signals, SIGHUP); /* a closed terminal: stop cleanly rather than die */
 	pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	raise_open_file_limit();
@@ -107,7 +108,7 @@ int main(int argc, char **argv)
 	}
 
 	sigwait(&stop_signals, &signal_number);
-	log_info("received %s, stopping", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+	log_info("received %s, stopping", strsignal(signal_number));
 
 	http_server_stop(server);
 	prober_stop(prober);

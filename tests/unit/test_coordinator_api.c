@@ -222,21 +222,38 @@ static const char *string_member(const struct reply *r, const char *key)
 
 /* ---- jobs -------------------------------------------------------------------------------- */
 
+/*
+ * The 400 messages of docs/api.md (POST /jobs), which says they are sent
+ * exactly so; where error is NULL, the message must at least mention.
+ */
 static const struct {
 	const char *body; /* NULL: the empty body */
+	const char *error;
 	const char *mentions;
 } bad_submissions[] = {
-	{"this is not json", "not valid JSON"},
-	{NULL, "empty"},
-	{"[{\"type\":\"echo\",\"payload\":\"x\"}]", "object"},
-	{"{\"type\":\"echo\",\"type\":\"sleep\",\"payload\":\"x\"}", "type"},
-	{"{\"type\":\"echo\",\"payload\":\"x\",\"priority\":9}", "'priority'"},
-	{"{\"payload\":\"x\"}", "'type'"},
-	{"{\"type\":\"echo\"}", "'payload'"},
-	{"{\"type\":[\"echo\"],\"payload\":\"x\"}", "'type'"},
-	{"{\"type\":\"echo\",\"payload\":42}", "'payload'"},
-	{"{\"type\":\"not a type!\",\"payload\":\"x\"}", "'type'"},
-	{"{\"type\":\"\",\"payload\":\"x\"}", "'type'"},
+	{NULL, "body is empty (expected a JSON object)", NULL},
+	{"{\"type\":\"echo\"",
+	 "body is not valid JSON: '}' expected near end of file at line 1 column 14", NULL},
+	{"\"x\"", "body is not valid JSON: '[' or '{' expected near '\"x\"' at line 1 column 3", NULL},
+	{"[1,2]", "body must be a JSON object", NULL},
+	{"{\"type\":\"echo\",\"payload\":\"\xff\"}",
+	 "body is not valid JSON: unable to decode byte 0xff near '\"' at line 1 column 26", NULL},
+	{"{\"type\":\"echo\",\"type\":\"echo\",\"payload\":\"x\"}",
+	 "body is not valid JSON: duplicate object key near '\"type\"' at line 1 column 21", NULL},
+	/* A NUL names the field (wire.h: every error names the field). */
+	{"{\"type\":\"echo\",\"payload\":\"a\\u0000b\"}", NULL, "'payload'"},
+	{"{\"type\":\"ec\\u0000ho\",\"payload\":\"x\"}", NULL, "'type'"},
+	{"{\"type\":\"echo\",\"payload\":\"x\",\"extra\":1}", "unknown field 'extra'", NULL},
+	{"{\"payload\":\"x\"}", "field 'type' is missing", NULL},
+	{"{\"type\":\"echo\"}", "field 'payload' is missing", NULL},
+	{"{\"type\":5,\"payload\":\"x\"}", "field 'type' must be a string", NULL},
+	{"{\"type\":[\"echo\"],\"payload\":\"x\"}", "field 'type' must be a string", NULL},
+	{"{\"type\":\"echo\",\"payload\":5}", "field 'payload' must be a string", NULL},
+	{"{\"type\":\"echo\",\"payload\":null}", "field 'payload' must be a string", NULL},
+	{"{\"type\":\"bad type\",\"payload\":\"x\"}",
+	 "field 'type' must be 1 to 64 characters of letters, digits, '_', '.' or '-' (got 'bad type')", NULL},
+	{"{\"type\":\"\",\"payload\":\"x\"}",
+	 "field 'type' must be 1 to 64 characters of letters, digits, '_', '.' or '-' (got '')", NULL},
 };
 
 START_TEST(test_coordinator_api_submits_gets_and_refuses_jobs)
@@ -282,7 +299,12 @@ START_TEST(test_coordinator_api_submits_gets_and_refuses_jobs)
 		snprintf(what, sizeof(what), "bad submission %zu", i);
 		call(curl, &c, "POST", "/jobs", bad_submissions[i].body ? bad_submissions[i].body : "",
 		     400, &r);
-		assert_error_mentions(&r, what, bad_submissions[i].mentions);
+		if (bad_submissions[i].error != NULL)
+			ck_assert_msg(strcmp(error_of(&r), bad_submissions[i].error) == 0,
+				      "%s: error '%s', expected '%s'", what, error_of(&r),
+				      bad_submissions[i].error);
+		else
+			assert_error_mentions(&r, what, bad_submissions[i].mentions);
 		ck_assert_str_eq(r.location, "");
 		reply_clear(&r);
 	}
@@ -359,7 +381,7 @@ START_TEST(test_coordinator_api_routes_answer_404_405_and_413)
 	memcpy(big + BODY_LIMIT + 1000 - 2, "\"}", 2);
 	big[BODY_LIMIT + 1000] = '\0';
 	call(curl, &c, "POST", "/jobs", big, 413, &r);
-	assert_error_mentions(&r, "oversized body", "limit");
+	ck_assert_str_eq(error_of(&r), "body of 5096 bytes is over the limit of 4096 bytes");
 	reply_clear(&r);
 	call(curl, &c, "POST", "/nodes/register", big, 413, &r);
 	reply_clear(&r);
@@ -385,6 +407,7 @@ START_TEST(test_coordinator_api_routes_answer_404_405_and_413)
 				      "Transfer-Encoding: chunked", &r),
 			 0);
 	ck_assert_msg(r.status == 413, "chunked body over the limit: HTTP %ld: %s", r.status, r.body);
+	ck_assert_str_eq(r.body, "{\"error\":\"body is over the limit of 4096 bytes\"}");
 	reply_clear(&r);
 	free(big);
 	ck_assert_uint_eq(job_count(curl, &c), 2);
@@ -523,12 +546,55 @@ START_TEST(test_coordinator_api_concurrent_submissions_are_all_stored)
 		ck_assert_int_eq(submitters[t].other, 0);
 	}
 	ck_assert_uint_eq(job_count(curl, &c), SUBMITTERS * SUBMISSIONS);
+	/* Without ?limit=, GET /jobs answers the oldest COORDINATOR_LIST_DEFAULT. */
+	ck_assert_int_gt(SUBMITTERS * SUBMISSIONS, COORDINATOR_LIST_DEFAULT);
+	call(curl, &c, "GET", "/jobs", NULL, 200, &r);
+	ck_assert_uint_eq(json_array_size(json_object_get(r.json, "jobs")), COORDINATOR_LIST_DEFAULT);
+	reply_clear(&r);
 	call(curl, &c, "GET", "/healthz", NULL, 200, &r);
 	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(r.json, "jobs"), "QUEUED")),
 			 SUBMITTERS * SUBMISSIONS);
 	reply_clear(&r);
 	curl_easy_cleanup(curl);
 	coordinator_stop(&c);
+}
+END_TEST
+
+/*
+ * Found while writing these tests: an error message that was not valid UTF-8
+ * (a long non-ASCII type cut mid-character in the message, or a query value
+ * or path segment that decodes to invalid UTF-8 and is echoed) was replaced
+ * as a whole by "(error message is not valid UTF-8)", so the client was not
+ * told which field or value was wrong.
+ */
+START_TEST(test_coordinator_api_error_messages_survive_non_utf8_input)
+{
+	struct coordinator c;
+	CURL *curl = curl_easy_init();
+	char type[128], body[256];
+	struct reply r;
+	bool names_type, names_status;
+	char type_error[512], status_error[512];
+
+	ck_assert_ptr_nonnull(curl);
+	coordinator_start(&c);
+	memset(type, 'a', 79);
+	strcpy(type + 79, "\xc3\xa9");
+	snprintf(body, sizeof(body), "{\"type\":\"%s\",\"payload\":\"x\"}", type);
+	call(curl, &c, "POST", "/jobs", body, 400, &r);
+	names_type = strstr(error_of(&r), "'type'") != NULL;
+	snprintf(type_error, sizeof(type_error), "%s", r.body);
+	reply_clear(&r);
+	call(curl, &c, "GET", "/jobs?status=%FF", NULL, 400, &r);
+	names_status = strstr(error_of(&r), "status") != NULL;
+	snprintf(status_error, sizeof(status_error), "%s", r.body);
+	reply_clear(&r);
+	ck_assert_uint_eq(job_count(curl, &c), 0);
+	curl_easy_cleanup(curl);
+	coordinator_stop(&c);
+
+	ck_assert_msg(names_type, "a 79-byte type + 'é' is refused with %s", type_error);
+	ck_assert_msg(names_status, "?status=%%FF is refused with %s", status_error);
 }
 END_TEST
 
@@ -653,6 +719,7 @@ static Suite *coordinator_api_suite(void)
 	tcase_add_test(tc, test_coordinator_api_routes_answer_404_405_and_413);
 	tcase_add_test(tc, test_coordinator_api_lists_jobs_with_filters_and_refuses_bad_queries);
 	tcase_add_test(tc, test_coordinator_api_concurrent_submissions_are_all_stored);
+	tcase_add_test(tc, test_coordinator_api_error_messages_survive_non_utf8_input);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("nodes");

@@ -88,7 +88,8 @@ static const struct ranged_flag ranged_flags[] = {
 	{"--unhealthy-after", 1, 1000, offsetof(struct coordinator_config, unhealthy_after)},
 	{"--execute-timeout-ms", 100, 604800000, offsetof(struct coordinator_config, execute_timeout_ms)},
 	{"--connect-timeout-ms", 10, 600000, offsetof(struct coordinator_config, connect_timeout_ms)},
-	{"--max-body-bytes", 1024, 268435456, offsetof(struct coordinator_config, max_body_bytes)},
+	/* At most the agent's fixed 8 MiB body limit: a larger job could never be executed. */
+	{"--max-body-bytes", 1024, 8388608, offsetof(struct coordinator_config, max_body_bytes)},
 	{"--http-threads", 4, 4096, offsetof(struct coordinator_config, http_threads)},
 };
 
@@ -157,6 +158,23 @@ START_TEST(test_coordinator_config_refuses_each_ranged_flag_out_of_range_naming_
 	snprintf(range, sizeof(range), "%ld to %ld", f->min, f->max);
 	ck_assert_msg(strstr(err, range) != NULL, "%s '%s': error '%s' does not give the range '%s'",
 		      f->flag, value, err, range);
+}
+END_TEST
+
+START_TEST(test_coordinator_config_help_gives_each_flag_the_range_the_parser_enforces)
+{
+	const struct ranged_flag *f = &ranged_flags[_i];
+	const char *line = strstr(coordinator_usage, f->flag);
+	const char *next;
+	char range[64];
+
+	ck_assert_msg(line != NULL, "usage lacks %s", f->flag);
+	/* The range is in this flag's entry: before the next "  --". */
+	next = strstr(line + 1, "  --");
+	snprintf(range, sizeof(range), "%ld..%ld", f->min, f->max);
+	line = strstr(line, range);
+	ck_assert_msg(line != NULL && (next == NULL || line < next),
+		      "the help for %s does not give the range %s", f->flag, range);
 }
 END_TEST
 
@@ -331,6 +349,8 @@ static Suite *coordinator_config_suite(void)
 	tcase_add_loop_test(tc, test_coordinator_config_refuses_each_ranged_flag_out_of_range_naming_it,
 			    0, RANGED_COUNT * BAD_KIND_COUNT);
 	tcase_add_test(tc, test_coordinator_config_last_of_a_repeated_flag_wins);
+	tcase_add_loop_test(tc, test_coordinator_config_help_gives_each_flag_the_range_the_parser_enforces,
+			    0, RANGED_COUNT);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("other_flags");

@@ -395,6 +395,12 @@ START_TEST(test_acquire_beyond_capacity_fails)
 	executor_release(ex);
 	executor_release(ex);
 	ck_assert_int_eq(executor_running(ex), 0);
+	/* Slots are free at once, but shutdown still waits for the three answers. */
+	ck_assert(!executor_wait_idle(ex, 0));
+	executor_answer_sent(ex);
+	executor_answer_sent(ex);
+	ck_assert(!executor_wait_idle(ex, 0));
+	executor_answer_sent(ex);
 	ck_assert(executor_wait_idle(ex, 0));
 	executor_free(ex);
 }

@@ -19,18 +19,18 @@ static enum registry_result register_node(struct node_registry *registry, const 
 					  struct node *out, bool *created, char *err, size_t err_size)
 {
 	struct node_registration registration = {0};
-	char *list = strdup(types), *save = NULL;
 	enum registry_result rc;
 
-	ck_assert_ptr_nonnull(list);
 	registration.name = strdup(name);
 	registration.address = strdup(address);
 	registration.capacity = capacity;
 	registration.types = calloc(16, sizeof(char *));
 	ck_assert_ptr_nonnull(registration.types);
-	for (char *t = strtok_r(list, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save))
-		registration.types[registration.type_count++] = strdup(t);
-	free(list);
+	for (const char *p = types; *p != '\0' && registration.type_count < 16;) {
+		size_t n = strcspn(p, ",");
+		registration.types[registration.type_count++] = strndup(p, n);
+		p += n + (p[n] == ',');
+	}
 	rc = node_registry_register(registry, &registration, out, created, err, err_size);
 	node_registration_clear(&registration);
 	return rc;

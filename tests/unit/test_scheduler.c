@@ -113,9 +113,7 @@ static size_t build_nodes(const struct node_spec *specs, struct node *nodes,
 	for (; specs[count].types != NULL; count++) {
 		const struct node_spec *spec = &specs[count];
 		struct node *node = &nodes[count];
-		char *list = strdup(spec->types), *save = NULL;
 
-		ck_assert_ptr_nonnull(list);
 		memset(node, 0, sizeof(*node));
 		snprintf(node->id, sizeof(node->id), "n-%zu", count);
 		node->state = spec->state;
@@ -123,9 +121,11 @@ static size_t build_nodes(const struct node_spec *specs, struct node *nodes,
 		node->running = spec->running;
 		node->types = calloc(8, sizeof(char *));
 		ck_assert_ptr_nonnull(node->types);
-		for (char *t = strtok_r(list, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save))
-			node->types[node->type_count++] = strdup(t);
-		free(list);
+		for (const char *p = spec->types; *p != '\0' && node->type_count < 8;) {
+			size_t n = strcspn(p, ",");
+			node->types[node->type_count++] = strndup(p, n);
+			p += n + (p[n] == ',');
+		}
 		view[count].node = node;
 		view[count].paused_until = spec->paused_until;
 	}
