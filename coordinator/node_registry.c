@@ -12,6 +12,7 @@
 
 #include "address.h"
 #include "clock.h"
+#include "log.h"
 
 struct registry_entry {
 	struct node node;
@@ -136,6 +137,16 @@ enum registry_result node_registry_register(struct node_registry *registry,
 	index = find_by_name(registry, registration->name);
 	if (index >= 0) {
 		entry = registry->entries[index];
+		/*
+		 * A restarted agent usually comes back from where it was. Another
+		 * address while the node still answers probes is more likely a second
+		 * agent started under the same name: it takes the node over, so say so.
+		 */
+		if (entry->node.state == NODE_HEALTHY && strcmp(entry->node.address, address) != 0)
+			log_warn("node %s '%s' registered again from %s while it was HEALTHY at %s: "
+				 "if two agents share the name '%s', only the last one gets jobs",
+				 entry->node.id, entry->node.name, address, entry->node.address,
+				 entry->node.name);
 		free(entry->node.address);
 		free(entry->node.base_url);
 		free_types(entry->node.types, entry->node.type_count);
