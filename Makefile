@@ -8,7 +8,7 @@ CC      ?= cc
 WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2
 CSTD     = -std=c11 -D_GNU_SOURCE
 INCLUDES = -Icommon -Icoordinator -Iagent -Imeshctl
-LIBS     = -lcivetweb -lpthread $(shell pkg-config --libs libcurl jansson 2>/dev/null || echo -lcurl -ljansson)
+LIBS     = -lcivetweb -lpthread $(shell pkg-config --libs libcurl jansson sqlite3 2>/dev/null || echo -lcurl -ljansson -lsqlite3)
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm)
 
 RELEASE_FLAGS = -O2 -g

@@ -1,6 +1,8 @@
 #include "address.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -203,6 +205,20 @@ int listen_address_to_civetweb(const char *listen, char *out, size_t out_size, c
 		set_error(err, err_size, "listen address '%s' has no host (use 0.0.0.0:PORT for all)",
 			  listen);
 		return -1;
+	}
+	if (strspn(host, "0123456789.") == host_len || host[0] == '[') {
+		/* A numeric host must be an address: civetweb would take "999.1.1.1" modulo 256. */
+		char literal[64];
+		struct in6_addr scratch;
+		bool v6 = host[0] == '[';
+		size_t literal_len = v6 ? host_len - 2 : host_len;
+		if (literal_len >= sizeof(literal) ||
+		    (memcpy(literal, host + v6, literal_len), literal[literal_len] = '\0',
+		     inet_pton(v6 ? AF_INET6 : AF_INET, literal, &scratch) != 1)) {
+			set_error(err, err_size, "'%.*s' in listen address '%s' is not a valid IPv%c address",
+				  (int)host_len, host, listen, v6 ? '6' : '4');
+			return -1;
+		}
 	}
 	/* civetweb takes "1.2.3.4:80", "[::1]:80" and "name:80" (resolved once, at start) as they are. */
 	if ((size_t)snprintf(out, out_size, "%s", listen) >= out_size) {

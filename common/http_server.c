@@ -85,8 +85,8 @@ int http_query_param(const struct http_request *request, const char *name, char 
 	n = mg_get_var(request->query, strlen(request->query), name, out, out_size);
 	if (n == -1)
 		return 0;
-	if (n < 0)
-		return -1;
+	if (n < 0 || strlen(out) != (size_t)n)
+		return -1; /* too long, or an encoded NUL ("%00") that would cut the value short */
 	return 1;
 }
 
@@ -293,7 +293,9 @@ struct http_server *http_server_start(const struct http_server_config *config, c
 
 	server->ctx = mg_start(&callbacks, server, options);
 	if (server->ctx == NULL) {
-		snprintf(err, err_size, "could not listen on %s (address in use or not available?)",
+		snprintf(err, err_size,
+			 "could not listen on %s (port in use, address not on this machine, or host "
+			 "name not resolvable?)",
 			 config->listen);
 		free(server);
 		return NULL;

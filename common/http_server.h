@@ -72,7 +72,7 @@ void http_reply_error(struct http_request *request, int status, const char *fmt,
 
 /*
  * Copies query parameter name into out (URL-decoded). Returns 1 if present,
- * 0 if absent, -1 if present but longer than out_size - 1.
+ * 0 if absent, -1 if present but longer than out_size - 1 or holding a NUL.
  */
 int http_query_param(const struct http_request *request, const char *name, char *out,
 		     size_t out_size);

@@ -73,7 +73,7 @@ static void handle_list_jobs(struct http_request *request)
 		if (found < 0 || job_status_parse(status, &filter.status) != 0) {
 			http_reply_error(request, 400,
 					 "unknown status '%s' (expected QUEUED, RUNNING, COMPLETED or FAILED)",
-					 found < 0 ? "(too long)" : status);
+					 found < 0 ? "(too long or holding a NUL)" : status);
 			return;
 		}
 		filter.by_status = true;

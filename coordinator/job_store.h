@@ -67,6 +67,26 @@ struct job_store {
 /* The in-memory store. Returns a new store (job_store_free), or NULL if out of memory. */
 struct job_store *job_store_memory_new(void);
 
+/*
+ * The SQLite store (job_store_sqlite.c): the jobs live in the database file at
+ * path, created with its schema if missing; an older schema is migrated
+ * forward, a newer one or another application's file is refused. The journal
+ * is a write-ahead log with synchronous=FULL: when a change returns
+ * JOB_STORE_OK it is on disk, and survives a crash of the process or the
+ * machine. Jobs, their order and the counts are as they were after a reopen.
+ *
+ * While open, the store holds an exclusive flock on "<path>.lock" (which holds
+ * the owner's pid), so one database has one coordinator; the lock ends with
+ * job_store_free or the process. The file and its "-wal", "-shm" and ".lock"
+ * companions must stay together in one writable directory.
+ *
+ * Returns a new store (job_store_free), or NULL with one sentence in err
+ * (err_size bytes, may be 0) naming the path and the cause: the directory is
+ * missing or not writable, the file is not a database, its schema is newer,
+ * or another coordinator has it open (its pid is named). Never exits.
+ */
+struct job_store *job_store_sqlite_open(const char *path, char *err, size_t err_size);
+
 /* Destroys the store and everything in it. NULL is a no-op. */
 void job_store_free(struct job_store *store);
 

@@ -5,8 +5,10 @@
  * longer each time, at most 500 ms apart) until the job is COMPLETED or
  * FAILED or the timeout runs out.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "api_client.h"
 #include "clock.h"
@@ -42,8 +44,58 @@ static void print_job(struct cmd_context *ctx, const struct api_reply *reply, co
  * Polls job (which reply/job hold on entry and on return) until it finishes
  * or the deadline passes. Returns the exit status.
  */
+/*
+ * One poll of GET /jobs/{id}. A coordinator that does not answer at all (it
+ * is restarting, the network hiccups) is not a reason to give up before the
+ * timeout: reply and job then keep the last state seen, and a note goes to
+ * stderr once. Any HTTP answer that is an error (say 404) is final.
+ * Returns 0 to go on waiting, -1 to stop with MESHCTL_EXIT_COORDINATOR.
+ */
+static int poll_job(struct cmd_context *ctx, const char *id, struct api_reply *reply,
+		    struct job *job, bool *unreachable)
+{
+	struct api_reply fresh = {0};
+	struct job fresh_job = {0};
+	char err[API_ERROR_SIZE], path[MESH_ID_SIZE * 3 + 8];
+	char *escaped = api_escape(id);
+	int rc = -1;
+
+	if (escaped == NULL) {
+		cmd_error(ctx, "out of memory");
+		return -1;
+	}
+	snprintf(path, sizeof(path), "/jobs/%s", escaped);
+	free(escaped);
+	if (api_client_call(ctx->api, "GET", path, NULL, &fresh, err, sizeof(err)) != 0) {
+		if (fresh.status == 0) {
+			if (!*unreachable)
+				fprintf(stderr, "meshctl: %s; still waiting\n", err);
+			*unreachable = true;
+			rc = 0;
+		} else {
+			cmd_error(ctx, "%s", err);
+		}
+		goto out;
+	}
+	if (cmd_decode_job(ctx, "GET", path, &fresh, &fresh_job) != 0)
+		goto out;
+	if (*unreachable)
+		fprintf(stderr, "meshctl: the coordinator answers again\n");
+	*unreachable = false;
+	api_reply_clear(reply);
+	job_clear(job);
+	*reply = fresh;
+	*job = fresh_job;
+	memset(&fresh, 0, sizeof(fresh));
+	rc = 0;
+out:
+	api_reply_clear(&fresh);
+	return rc;
+}
+
 static int wait_for_job(struct cmd_context *ctx, struct api_reply *reply, struct job *job)
 {
+	bool unreachable = false;
 	const struct options *options = ctx->options;
 	int64_t deadline = clock_monotonic_ms() + options->timeout_ms;
 	char id[MESH_ID_SIZE];
@@ -60,9 +112,7 @@ static int wait_for_job(struct cmd_context *ctx, struct api_reply *reply, struct
 		}
 		delay = cmd_submit_next_delay_ms(delay);
 		clock_sleep_ms(delay < left ? delay : left);
-		api_reply_clear(reply);
-		job_clear(job);
-		if (cmd_get_job(ctx, id, reply, job) != 0)
+		if (poll_job(ctx, id, reply, job, &unreachable) != 0)
 			return MESHCTL_EXIT_COORDINATOR;
 	}
 	print_job(ctx, reply, job, true);

@@ -47,6 +47,8 @@ expect 400 "unknown query parameter 'colour'" GET '/jobs?colour=red'
 expect 400 "'limit'" GET '/jobs?limit=0'
 expect 400 "'limit'" GET '/jobs?limit=10001'
 expect 400 "'limit'" GET '/jobs?limit=ten'
+expect 400 "'limit'" GET '/jobs?limit=5%00garbage'
+expect 400 "unknown status" GET '/jobs?status=COMPLETED%00junk'
 expect 400 "'type'" GET '/jobs?type=no%20spaces'
 expect 404 "no job with id 'j-000000000000'" GET /jobs/j-000000000000
 expect 404 "no node with id 'n-000000000000'" GET /nodes/n-000000000000

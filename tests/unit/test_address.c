@@ -82,6 +82,11 @@ START_TEST(test_listen_address_accepts_port_zero_and_v6)
 	ck_assert_int_eq(listen_address_to_civetweb("0.0.0.0:70000", out, sizeof(out), err, sizeof(err)), -1);
 	ck_assert_ptr_nonnull(strstr(err, "out of range"));
 	ck_assert_int_eq(listen_address_to_civetweb("0.0.0.0", out, sizeof(out), err, sizeof(err)), -1);
+	ck_assert_int_eq(listen_address_to_civetweb("999.1.1.1:80", out, sizeof(out), err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "not a valid IPv4 address"));
+	ck_assert_int_eq(listen_address_to_civetweb("[::g]:80", out, sizeof(out), err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "not a valid IPv6 address"));
+	ck_assert_int_eq(listen_address_to_civetweb("localhost:80", out, sizeof(out), err, sizeof(err)), 0);
 }
 END_TEST
 

@@ -2,17 +2,93 @@
  * job_store, through the job_store_* interface only. Every test runs once per
  * entry of store_factories[], so a second (durable) store is tested by adding
  * one row there: loop tests take the factory from _i (or from _i / case count
- * for the tables that are themselves loops).
+ * for the tables that are themselves loops). The SQLite-only tests (reopen,
+ * the one-coordinator lock, errors at open) are at the end.
+ *
+ * Files: each test case (TCase) gets a fresh temporary directory, made and
+ * removed by an unchecked fixture in the runner process; each test's files go
+ * in it and a checked fixture deletes them when the test ends. A test that
+ * crashes leaves its files to the directory's removal.
  */
 #include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
+#include <signal.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "check_main.h"
 #include "clock.h"
 #include "job_store.h"
+
+/* ---- temporary files ------------------------------------------------------------------ */
+
+static char temp_dir[PATH_MAX]; /* set by make_temp_dir before the tests of a TCase */
+
+static void make_temp_dir(void)
+{
+	const char *base = getenv("TMPDIR");
+
+	snprintf(temp_dir, sizeof(temp_dir), "%s/mesh-test-job-store-XXXXXX",
+		 base != NULL && base[0] != '\0' ? base : "/tmp");
+	if (mkdtemp(temp_dir) == NULL) {
+		fprintf(stderr, "test_job_store: mkdtemp %s: %s\n", temp_dir, strerror(errno));
+		exit(EXIT_FAILURE);
+	}
+}
+
+/* Deletes everything in temp_dir (files and empty directories), not the directory itself. */
+static void empty_temp_dir(void)
+{
+	DIR *dir = opendir(temp_dir);
+	struct dirent *entry;
+
+	if (dir == NULL)
+		return;
+	while ((entry = readdir(dir)) != NULL) {
+		char path[PATH_MAX + 256];
+		if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", temp_dir, entry->d_name);
+		if (unlink(path) != 0)
+			rmdir(path);
+	}
+	closedir(dir);
+}
+
+static void remove_temp_dir(void)
+{
+	empty_temp_dir();
+	rmdir(temp_dir);
+}
+
+/* A path in temp_dir no test has used: "<temp_dir>/<name>-<pid>-<n>.db". */
+static void temp_path(const char *name, char *out, size_t out_size)
+{
+	static int made;
+	snprintf(out, out_size, "%s/%s-%ld-%d.db", temp_dir, name, (long)getpid(), made++);
+}
+
+/* ---- the stores under test --------------------------------------------------------------- */
+
+static struct job_store *make_sqlite_store(void)
+{
+	char path[PATH_MAX + 64], err[512];
+	struct job_store *store;
+
+	temp_path("store", path, sizeof(path));
+	store = job_store_sqlite_open(path, err, sizeof(err));
+	ck_assert_msg(store != NULL, "sqlite store at %s: %s", path, err);
+	return store;
+}
 
 struct store_factory {
 	const char *name;
@@ -21,6 +97,7 @@ struct store_factory {
 
 static const struct store_factory store_factories[] = {
 	{"memory", job_store_memory_new},
+	{"sqlite", make_sqlite_store},
 };
 
 #define FACTORY_COUNT ((int)(sizeof(store_factories) / sizeof(store_factories[0])))
@@ -867,13 +944,380 @@ START_TEST(test_job_store_free_of_null_is_a_no_op)
 }
 END_TEST
 
+/* ---- SQLite only: reopen, crash, one coordinator per file, errors at open ------------------- */
+
+static struct job_store *open_sqlite_at(const char *path)
+{
+	char err[512];
+	struct job_store *store = job_store_sqlite_open(path, err, sizeof(err));
+
+	ck_assert_msg(store != NULL, "sqlite store at %s: %s", path, err);
+	return store;
+}
+
+static bool same_text(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+static void assert_same_job(const struct job *want, const struct job *got, size_t i)
+{
+	ck_assert_msg(strcmp(want->id, got->id) == 0, "item %zu: id %s, expected %s", i, got->id,
+		      want->id);
+	ck_assert_msg(same_text(want->type, got->type) && same_text(want->payload, got->payload) &&
+			      want->status == got->status &&
+			      strcmp(want->node_id, got->node_id) == 0 &&
+			      want->created_at == got->created_at &&
+			      want->updated_at == got->updated_at && same_text(want->result, got->result) &&
+			      same_text(want->error, got->error),
+		      "job %s (item %zu) changed across the reopen", want->id, i);
+}
+
+START_TEST(test_sqlite_store_keeps_everything_across_a_reopen)
+{
+	char path[PATH_MAX + 64], ids[LIST_JOBS][MESH_ID_SIZE], late[MESH_ID_SIZE];
+	struct job_filter queued = {.by_status = true, .status = JOB_QUEUED, .limit = 100};
+	struct job_list before, after;
+	struct job_store *store;
+	struct job job;
+
+	temp_path("reopen", path, sizeof(path));
+	store = open_sqlite_at(path);
+	make_list_fixture(store, ids);
+	ck_assert_int_eq(job_store_list(store, &all_jobs, &before), JOB_STORE_OK);
+	ck_assert_uint_eq(before.count, LIST_JOBS);
+	job_store_free(store);
+
+	/* Every job, field for field, in submission order, and the counts. */
+	store = open_sqlite_at(path);
+	ck_assert_int_eq(job_store_list(store, &all_jobs, &after), JOB_STORE_OK);
+	ck_assert_uint_eq(after.count, LIST_JOBS);
+	for (size_t i = 0; i < LIST_JOBS; i++) {
+		ck_assert_str_eq(before.items[i].id, ids[i]);
+		assert_same_job(&before.items[i], &after.items[i], i);
+	}
+	job_list_clear(&after);
+	assert_counts(store, 3, 2, 2, 1);
+	ck_assert_int_eq(job_store_list(store, &queued, &after), JOB_STORE_OK);
+	ck_assert_uint_eq(after.count, 3);
+	ck_assert_str_eq(after.items[0].id, ids[0]);
+	ck_assert_str_eq(after.items[1].id, ids[5]);
+	ck_assert_str_eq(after.items[2].id, ids[7]);
+	job_list_clear(&after);
+
+	/* The life cycle carries on where it was, refusals included. */
+	ck_assert_int_eq(job_store_mark_running(store, ids[0], "n-3"), JOB_STORE_OK);
+	ck_assert_int_eq(job_store_finish(store, ids[1], JOB_COMPLETED, "late", NULL), JOB_STORE_OK);
+	ck_assert_int_eq(job_store_requeue(store, ids[2]), JOB_STORE_OK);
+	ck_assert_int_eq(job_store_finish(store, ids[3], JOB_FAILED, NULL, "again"),
+			 JOB_STORE_CONFLICT);
+	ck_assert_int_eq(job_store_mark_running(store, ids[6], "n-3"), JOB_STORE_CONFLICT);
+	/* A job submitted after the reopen comes after every older one. */
+	create_job(store, "echo", "after the reopen", late);
+	job_store_free(store);
+
+	store = open_sqlite_at(path);
+	assert_counts(store, 4, 1, 3, 1);
+	ck_assert_int_eq(job_store_list(store, &all_jobs, &after), JOB_STORE_OK);
+	ck_assert_uint_eq(after.count, LIST_JOBS + 1);
+	for (size_t i = 0; i < LIST_JOBS; i++)
+		ck_assert_str_eq(after.items[i].id, ids[i]);
+	ck_assert_str_eq(after.items[LIST_JOBS].id, late);
+	ck_assert_str_eq(after.items[LIST_JOBS].payload, "after the reopen");
+	job_list_clear(&after);
+	ck_assert_int_eq(job_store_get(store, ids[1], &job), JOB_STORE_OK);
+	ck_assert_int_eq(job.status, JOB_COMPLETED);
+	ck_assert_str_eq(job.node_id, "n-1");
+	ck_assert_str_eq(job.result, "late");
+	job_clear(&job);
+	ck_assert_int_eq(job_store_get(store, ids[2], &job), JOB_STORE_OK);
+	ck_assert_int_eq(job.status, JOB_QUEUED);
+	ck_assert_str_eq(job.node_id, "");
+	job_clear(&job);
+	job_list_clear(&before);
+	job_store_free(store);
+}
+END_TEST
+
+#define CRASH_JOBS 50
+
+/* In a child: stores CRASH_JOBS jobs, reports each id once its changes returned, dies by SIGKILL. */
+static void crash_child(const char *path, int report_fd)
+{
+	struct job_store *store = job_store_sqlite_open(path, NULL, 0);
+
+	if (store == NULL)
+		_exit(2);
+	for (int i = 0; i < CRASH_JOBS; i++) {
+		struct job job;
+		if (job_store_create(store, "echo", "acknowledged", &job) != JOB_STORE_OK)
+			_exit(3);
+		if (i % 4 != 0 && i % 4 != 2 &&
+		    job_store_mark_running(store, job.id, "n-1") != JOB_STORE_OK)
+			_exit(4);
+		if (i % 4 == 3 && job_store_finish(store, job.id, JOB_COMPLETED, "done", NULL) != JOB_STORE_OK)
+			_exit(5);
+		if (write(report_fd, job.id, MESH_ID_SIZE) != MESH_ID_SIZE)
+			_exit(6);
+		job_clear(&job);
+	}
+	raise(SIGKILL); /* no job_store_free: like kill -9 the instant after the last answer */
+	_exit(7);
+}
+
+START_TEST(test_sqlite_store_keeps_what_it_acknowledged_through_a_kill_9)
+{
+	char path[PATH_MAX + 64], ids[CRASH_JOBS][MESH_ID_SIZE];
+	struct job_store *store;
+	int fds[2], status, got = 0;
+	pid_t pid;
+
+	temp_path("crash", path, sizeof(path));
+	ck_assert_int_eq(pipe(fds), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		close(fds[0]);
+		crash_child(path, fds[1]);
+	}
+	close(fds[1]);
+	while (got < CRASH_JOBS && read(fds[0], ids[got], MESH_ID_SIZE) == MESH_ID_SIZE)
+		got++;
+	close(fds[0]);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+		      "the child did not die by SIGKILL (status %d)", status);
+	ck_assert_int_eq(got, CRASH_JOBS);
+
+	/* The dead holder's lock is gone with it, and every acknowledged change is there. */
+	store = open_sqlite_at(path);
+	for (int i = 0; i < CRASH_JOBS; i++) {
+		enum job_status want = i % 4 == 3 ? JOB_COMPLETED
+				       : i % 2 == 1 ? JOB_RUNNING
+						    : JOB_QUEUED;
+		struct job job;
+		ck_assert_int_eq(job_store_get(store, ids[i], &job), JOB_STORE_OK);
+		ck_assert_msg(job.status == want, "job %d is %s, expected %s", i,
+			      job_status_name(job.status), job_status_name(want));
+		ck_assert(same_text(job.result, want == JOB_COMPLETED ? "done" : NULL));
+		job_clear(&job);
+	}
+	assert_counts(store, 25, 13, 12, 0);
+	job_store_free(store);
+}
+END_TEST
+
+START_TEST(test_sqlite_store_refuses_a_second_coordinator_on_the_same_file)
+{
+	char path[PATH_MAX + 64], err[512], pid_text[32], id[MESH_ID_SIZE];
+	struct job_store *first, *second;
+	int status;
+	pid_t pid;
+
+	temp_path("claimed", path, sizeof(path));
+	first = open_sqlite_at(path);
+	create_job(first, "echo", "x", id);
+
+	/* Another opener in this process: flock is per open file, so it is refused too. */
+	second = job_store_sqlite_open(path, err, sizeof(err));
+	ck_assert_ptr_null(second);
+	ck_assert_msg(strstr(err, "is in use by another coordinator") != NULL, "err: %s", err);
+	ck_assert_msg(strstr(err, path) != NULL, "err does not name the file: %s", err);
+	snprintf(pid_text, sizeof(pid_text), "pid %ld", (long)getpid());
+	ck_assert_msg(strstr(err, pid_text) != NULL, "err does not name %s: %s", pid_text, err);
+
+	/* Another process is refused, and at once (no waiting on the lock). */
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		char child_err[512];
+		int64_t start = clock_monotonic_ms();
+		struct job_store *third = job_store_sqlite_open(path, child_err, sizeof(child_err));
+		_exit(third == NULL && strstr(child_err, "in use by another coordinator") != NULL &&
+				      clock_monotonic_ms() - start < 1000
+			      ? 0
+			      : 1);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "a second process was not refused at once (status %d)", status);
+
+	/* The refusals changed nothing for the holder. */
+	create_job(first, "echo", "y", id);
+	assert_counts(first, 2, 0, 0, 0);
+	job_store_free(first);
+
+	/* Closed, the file is free for the next coordinator. */
+	second = open_sqlite_at(path);
+	assert_counts(second, 2, 0, 0, 0);
+	job_store_free(second);
+}
+END_TEST
+
+START_TEST(test_sqlite_store_fails_cleanly_where_it_cannot_write)
+{
+	char dir_path[PATH_MAX + 64], missing[PATH_MAX + 64], err[512], small[8];
+	const char *paths[] = {"/proc/mesh-no-such-dir/jobs.db", "/proc/jobs.db", missing, dir_path};
+
+	snprintf(missing, sizeof(missing), "%s/no/such/dir/jobs.db", temp_dir);
+	temp_path("a-directory", dir_path, sizeof(dir_path));
+	ck_assert_int_eq(mkdir(dir_path, 0700), 0);
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		strcpy(err, "untouched");
+		ck_assert_msg(job_store_sqlite_open(paths[i], err, sizeof(err)) == NULL,
+			      "%s opened", paths[i]);
+		ck_assert_msg(strstr(err, paths[i]) != NULL, "err does not name %s: %s", paths[i], err);
+		/* No error output at all, and a short buffer, are fine too. */
+		ck_assert_ptr_null(job_store_sqlite_open(paths[i], NULL, 0));
+		memset(small, 'x', sizeof(small));
+		ck_assert_ptr_null(job_store_sqlite_open(paths[i], small, sizeof(small)));
+		ck_assert_uint_eq(strlen(small), sizeof(small) - 1);
+	}
+	ck_assert_ptr_null(job_store_sqlite_open("", err, sizeof(err)));
+	ck_assert_str_ne(err, "");
+	ck_assert_ptr_null(job_store_sqlite_open(NULL, err, sizeof(err)));
+	ck_assert_ptr_null(job_store_sqlite_open(":memory:", err, sizeof(err)));
+	ck_assert_str_ne(err, "");
+}
+END_TEST
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_ge(fputs(text, f), 0);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+START_TEST(test_sqlite_store_refuses_a_file_that_is_not_a_database)
+{
+	static const char text[] = "These are not the jobs you are looking for.\n"
+				   "They are not even a database, and must stay as they are.\n";
+	char path[PATH_MAX + 64], err[512], back[sizeof(text) + 16];
+	struct job_store *store;
+	FILE *f;
+	size_t n;
+
+	temp_path("text", path, sizeof(path));
+	write_file(path, text);
+	ck_assert_ptr_null(job_store_sqlite_open(path, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "not a database") != NULL && strstr(err, path) != NULL, "err: %s",
+		      err);
+	f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	n = fread(back, 1, sizeof(back), f);
+	fclose(f);
+	ck_assert_uint_eq(n, sizeof(text) - 1);
+	ck_assert_int_eq(memcmp(back, text, n), 0);
+
+	/* The failed open let go of the lock: an empty file there now opens as a new store. */
+	write_file(path, "");
+	store = open_sqlite_at(path);
+	assert_counts(store, 0, 0, 0, 0);
+	job_store_free(store);
+}
+END_TEST
+
+/* Runs sql on the file at path with plain SQLite; the first column of its row, or -1. */
+static long long raw_query(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	long long value = -1;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+		int step = sqlite3_step(st);
+		if (step == SQLITE_ROW)
+			value = sqlite3_column_type(st, 0) == SQLITE_TEXT
+					? (long long)sqlite3_column_bytes(st, 0)
+					: sqlite3_column_int64(st, 0);
+		else if (step == SQLITE_DONE)
+			value = 0;
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return value;
+}
+
+static void raw_text(const char *path, const char *sql, char *out, size_t out_size)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+
+	snprintf(out, out_size, "(none)");
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+		snprintf(out, out_size, "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
+START_TEST(test_sqlite_store_refuses_a_newer_schema_and_other_applications_files)
+{
+	char newer[PATH_MAX + 64], foreign[PATH_MAX + 64], err[512];
+
+	temp_path("newer", newer, sizeof(newer));
+	ck_assert_int_eq(raw_query(newer, "PRAGMA user_version = 999"), 0);
+	ck_assert_ptr_null(job_store_sqlite_open(newer, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "schema version 999") != NULL && strstr(err, "newer") != NULL,
+		      "err: %s", err);
+	ck_assert_int_eq(raw_query(newer, "PRAGMA user_version"), 999);
+
+	temp_path("foreign", foreign, sizeof(foreign));
+	ck_assert_int_eq(raw_query(foreign, "CREATE TABLE photos (name TEXT)"), 0);
+	ck_assert_ptr_null(job_store_sqlite_open(foreign, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "another application") != NULL, "err: %s", err);
+	ck_assert_int_eq(raw_query(foreign, "SELECT COUNT(*) FROM sqlite_schema WHERE name = 'jobs'"),
+			 0);
+}
+END_TEST
+
+START_TEST(test_sqlite_store_writes_a_wal_database_at_schema_version_1)
+{
+	char path[PATH_MAX + 64], id[MESH_ID_SIZE], mode[16];
+	struct job_store *store;
+	int fd;
+
+	/* An existing empty file is a database at version 0: the schema is made in it. */
+	temp_path("wal", path, sizeof(path));
+	fd = open(path, O_CREAT | O_WRONLY | O_EXCL, 0600);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	store = open_sqlite_at(path);
+	create_job(store, "echo", "x", id);
+	/* While the store is open, an operator can still read the file. */
+	ck_assert_int_eq(raw_query(path, "SELECT COUNT(*) FROM jobs"), 1);
+	job_store_free(store);
+	raw_text(path, "PRAGMA journal_mode", mode, sizeof(mode));
+	ck_assert_str_eq(mode, "wal");
+	ck_assert_int_eq(raw_query(path, "PRAGMA user_version"), 1);
+	/* Opening at the current version changes nothing. */
+	store = open_sqlite_at(path);
+	assert_counts(store, 1, 0, 0, 0);
+	job_store_free(store);
+	ck_assert_int_eq(raw_query(path, "PRAGMA user_version"), 1);
+}
+END_TEST
+
+/* A test case whose tests get a fresh temporary directory (see the top of the file). */
+static TCase *store_tcase(const char *name, double timeout)
+{
+	TCase *tc = tcase_create(name);
+
+	tcase_set_timeout(tc, timeout);
+	tcase_add_unchecked_fixture(tc, make_temp_dir, remove_temp_dir);
+	tcase_add_checked_fixture(tc, NULL, empty_temp_dir);
+	return tc;
+}
+
 static Suite *job_store_suite(void)
 {
 	Suite *s = suite_create("job_store");
 	TCase *tc;
 
-	tc = tcase_create("create_and_get");
-	tcase_set_timeout(tc, 10);
+	tc = store_tcase("create_and_get", 10);
 	tcase_add_loop_test(tc, test_job_store_creates_a_queued_job_with_id_and_timestamps, 0,
 			    FACTORY_COUNT);
 	tcase_add_loop_test(tc, test_job_store_gives_each_job_its_own_id, 0, FACTORY_COUNT);
@@ -886,8 +1330,7 @@ static Suite *job_store_suite(void)
 	tcase_add_test(tc, test_job_store_free_of_null_is_a_no_op);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("life_cycle");
-	tcase_set_timeout(tc, 10);
+	tc = store_tcase("life_cycle", 10);
 	tcase_add_loop_test(tc, test_job_store_follows_the_life_cycle_table, 0,
 			    FACTORY_COUNT * LIFECYCLE_CASE_COUNT);
 	tcase_add_loop_test(tc, test_job_store_moves_updated_at_on_each_change_but_not_created_at, 0,
@@ -895,8 +1338,7 @@ static Suite *job_store_suite(void)
 	tcase_add_loop_test(tc, test_job_store_keeps_a_long_result_whole, 0, FACTORY_COUNT);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("list_and_count");
-	tcase_set_timeout(tc, 10);
+	tc = store_tcase("list_and_count", 10);
 	tcase_add_loop_test(tc, test_job_store_lists_by_filter_in_submission_order, 0,
 			    FACTORY_COUNT * LIST_CASE_COUNT);
 	tcase_add_loop_test(tc, test_job_store_lists_nothing_from_an_empty_store, 0, FACTORY_COUNT);
@@ -906,12 +1348,21 @@ static Suite *job_store_suite(void)
 			    FACTORY_COUNT);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("scale_and_threads");
-	tcase_set_timeout(tc, 60);
+	tc = store_tcase("scale_and_threads", 60);
 	tcase_add_loop_test(tc, test_job_store_keeps_20000_jobs_unique_and_findable, 0, FACTORY_COUNT);
 	tcase_add_loop_test(tc, test_job_store_concurrent_creates_make_distinct_jobs, 0, FACTORY_COUNT);
 	tcase_add_loop_test(tc, test_job_store_lets_exactly_one_of_racing_threads_run_and_finish_a_job,
 			    0, FACTORY_COUNT);
+	suite_add_tcase(s, tc);
+
+	tc = store_tcase("sqlite_file", 30);
+	tcase_add_test(tc, test_sqlite_store_keeps_everything_across_a_reopen);
+	tcase_add_test(tc, test_sqlite_store_keeps_what_it_acknowledged_through_a_kill_9);
+	tcase_add_test(tc, test_sqlite_store_refuses_a_second_coordinator_on_the_same_file);
+	tcase_add_test(tc, test_sqlite_store_fails_cleanly_where_it_cannot_write);
+	tcase_add_test(tc, test_sqlite_store_refuses_a_file_that_is_not_a_database);
+	tcase_add_test(tc, test_sqlite_store_refuses_a_newer_schema_and_other_applications_files);
+	tcase_add_test(tc, test_sqlite_store_writes_a_wal_database_at_schema_version_1);
 	suite_add_tcase(s, tc);
 	return s;
 }
