@@ -72,7 +72,8 @@ deps:
 
 # `deps` runs first on its own: the rest of the build needs the headers it installs.
 test: deps
-	@$(MAKE) --no-print-directory -j2 $(TEST_BINS)
+	@echo "building the sanitizer build (ASan+UBSan) in build/test ..."
+	@$(MAKE) -s --no-print-directory -j2 $(TEST_BINS)
 	@tests/run.sh $(T)/bin
 
 unit: deps
