@@ -17,7 +17,11 @@ stop_all() {
 trap stop_all EXIT
 trap 'exit 130' INT TERM
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+if [ -t 1 ]; then
+	say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+else
+	say() { printf '\n== %s\n' "$*"; }
+fi
 port_of() { grep -o 'listening on [^ ]*' "$1" 2>/dev/null | head -n 1 | sed 's/.*://'; }
 wait_for_port() {
 	local deadline=$((SECONDS + 10))
@@ -77,3 +81,6 @@ say "nodes"
 "$BIN/meshctl" nodes
 
 say "stopping everything the demo started"
+stop_all
+PIDS=()
+echo "the coordinator and the three agents have stopped"
