@@ -2,7 +2,7 @@
  * mesh-agent: runs jobs for the coordinator. main() does a fixed start order
  * and the reverse stop order:
  *
- *   start: flags -> logging -> signals (SIGINT/SIGTERM blocked, SIGPIPE
+ *   start: flags -> logging -> signals (SIGINT/SIGTERM/SIGHUP blocked, SIGPIPE
  *          ignored; before any thread, so every thread inherits it) ->
  *          curl_global_init -> executor with handlers -> HTTP server ->
  *          "listening on HOST:PORT" -> registration thread -> sigwait

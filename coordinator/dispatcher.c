@@ -253,7 +253,11 @@ static void execution_end(struct dispatcher *dispatcher, struct execution *ex)
 static void record_outcome(struct dispatcher *dispatcher, const char *job_id, const char *node_id,
 			   enum job_status status, const char *result, const char *error)
 {
-	enum job_store_result rc = job_store_finish(dispatcher->store, job_id, status, result, error);
+	/* Errors quote agents' messages cut to fit, and a cut can split a character. */
+	char *clean_error = error != NULL ? wire_utf8_sanitize(error) : NULL;
+	enum job_store_result rc = job_store_finish(dispatcher->store, job_id, status, result,
+						    clean_error != NULL ? clean_error : error);
+	free(clean_error);
 	if (rc != JOB_STORE_OK) {
 		log_error("could not record job %s as %s (store result %d)", job_id,
 			  job_status_name(status), rc);

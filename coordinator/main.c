@@ -1,5 +1,5 @@
 /*
- * mesh-coordinator: start in a fixed order, wait for SIGTERM/SIGINT, stop in
+ * mesh-coordinator: start in a fixed order, wait for SIGTERM/SIGINT/SIGHUP, stop in
  * the reverse order. Startup errors exit non-zero with a message; once
  * serving, errors are logged and answered, never fatal.
  */
