@@ -11,6 +11,8 @@
 
 #include "log.h"
 
+enum coordinator_store { COORDINATOR_STORE_SQLITE, COORDINATOR_STORE_MEMORY };
+
 struct coordinator_config {
 	char listen[128];          /* civetweb form of --listen */
 	long probe_interval_ms;
@@ -21,6 +23,8 @@ struct coordinator_config {
 	long max_body_bytes;
 	long http_threads;
 	enum log_level log_level;
+	enum coordinator_store store; /* --store, default sqlite */
+	char data_dir[1024];          /* --data-dir, default ./mesh-data; the database is jobs.db in it */
 };
 
 enum config_outcome { CONFIG_RUN, CONFIG_HELP, CONFIG_VERSION, CONFIG_USAGE_ERROR };

@@ -20,6 +20,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "model.h"
 
@@ -57,6 +58,8 @@ struct job_store_ops {
 	enum job_store_result (*requeue)(void *state, const char *id);
 	void (*count_by_status)(void *state, size_t counts[JOB_STATUS_COUNT]);
 	void (*destroy)(void *state);
+	enum job_store_result (*list_page)(void *state, enum job_status status, uint64_t *cursor,
+					   size_t limit, struct job_list *out);
 };
 
 struct job_store {
@@ -118,5 +121,28 @@ enum job_store_result job_store_requeue(struct job_store *store, const char *id)
 
 /* How many jobs are in each status, indexed by enum job_status. */
 void job_store_count_by_status(struct job_store *store, size_t counts[JOB_STATUS_COUNT]);
+
+/*
+ * Pages through every job in status, oldest submission first, with no cap on
+ * the total (job_store_list stops at JOB_STORE_LIST_MAX). Start with
+ * *cursor = 0 and call again with the cursor it leaves until a page comes
+ * back empty. Each call fills out with a new list (job_list_clear) of at most
+ * limit (1..JOB_STORE_LIST_MAX) jobs in status submitted after *cursor, and
+ * moves *cursor past the last of them. The cursor is the store's submission
+ * order, opaque to the caller. On error out is empty, *cursor is unchanged,
+ * and the result is JOB_STORE_ERROR (also for a limit outside its range).
+ * (Inline here because job_store.c, which holds the other forwarders, was not
+ * part of this change; it can move there.)
+ */
+static inline enum job_store_result job_store_list_page(struct job_store *store,
+							 enum job_status status, uint64_t *cursor,
+							 size_t limit, struct job_list *out)
+{
+	out->items = NULL;
+	out->count = 0;
+	if (limit == 0 || limit > JOB_STORE_LIST_MAX)
+		return JOB_STORE_ERROR;
+	return store->ops->list_page(store->state, status, cursor, limit, out);
+}
 
 #endif

@@ -248,6 +248,36 @@ static enum job_store_result memory_requeue(void *state, const char *id)
 	return rc;
 }
 
+/* The cursor is a position in ms->jobs plus one: jobs are never removed, so it stays valid. */
+static enum job_store_result memory_list_page(void *state, enum job_status status,
+					      uint64_t *cursor, size_t limit, struct job_list *out)
+{
+	struct memory_store *ms = state;
+	enum job_store_result rc = JOB_STORE_OK;
+	size_t i;
+
+	out->items = calloc(limit, sizeof(struct job));
+	if (out->items == NULL)
+		return JOB_STORE_ERROR;
+	pthread_mutex_lock(&ms->lock);
+	i = *cursor < ms->count ? (size_t)*cursor : ms->count;
+	for (; i < ms->count && out->count < limit; i++) {
+		if (ms->jobs[i]->status != status)
+			continue;
+		if (job_copy(&out->items[out->count], ms->jobs[i]) != 0) {
+			rc = JOB_STORE_ERROR;
+			break;
+		}
+		out->count++;
+	}
+	pthread_mutex_unlock(&ms->lock);
+	if (rc != JOB_STORE_OK)
+		job_list_clear(out);
+	else
+		*cursor = i;
+	return rc;
+}
+
 static void memory_count_by_status(void *state, size_t counts[JOB_STATUS_COUNT])
 {
 	struct memory_store *ms = state;
@@ -278,6 +308,7 @@ static const struct job_store_ops memory_ops = {
 	.requeue = memory_requeue,
 	.count_by_status = memory_count_by_status,
 	.destroy = memory_destroy,
+	.list_page = memory_list_page,
 };
 
 struct job_store *job_store_memory_new(void)

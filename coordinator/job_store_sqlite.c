@@ -87,6 +87,7 @@ struct sqlite_store {
 	sqlite3_stmt *finish;
 	sqlite3_stmt *requeue;
 	sqlite3_stmt *list[LIST_VARIANTS];
+	sqlite3_stmt *list_page; /* JOB_COLUMNS, then seq */
 	size_t counts[JOB_STATUS_COUNT];
 	int lock_fd; /* holds the flock on "<path>.lock" until destroy */
 	char *path;
@@ -458,6 +459,51 @@ static enum job_store_result sqlite_requeue(void *state, const char *id)
 	return rc;
 }
 
+/* The cursor is the seq (rowid) of the last job handed out; AUTOINCREMENT never reuses one. */
+static enum job_store_result sqlite_list_page(void *state, enum job_status status,
+					      uint64_t *cursor, size_t limit, struct job_list *out)
+{
+	struct sqlite_store *ss = state;
+	sqlite3_stmt *st = ss->list_page;
+	enum job_store_result rc = JOB_STORE_OK;
+	char why[WHY_SIZE] = "";
+	sqlite3_int64 last = (sqlite3_int64)*cursor;
+	int step = SQLITE_DONE;
+
+	out->items = calloc(limit, sizeof(struct job));
+	if (out->items == NULL)
+		return JOB_STORE_ERROR;
+	pthread_mutex_lock(&ss->lock);
+	if (bind_text(st, 1, job_status_name(status)) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 2, last) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 3, (sqlite3_int64)limit) != SQLITE_OK) {
+		note_error(ss, "could not list jobs", why);
+		rc = JOB_STORE_ERROR;
+	}
+	while (rc == JOB_STORE_OK && out->count < limit && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (read_job(st, &out->items[out->count]) != 0) {
+			snprintf(why, sizeof(why), "could not list jobs: out of memory or a bad row");
+			rc = JOB_STORE_ERROR;
+			break;
+		}
+		last = sqlite3_column_int64(st, 9);
+		out->count++;
+	}
+	if (rc == JOB_STORE_OK && out->count < limit && step != SQLITE_DONE) {
+		note_error(ss, "could not list jobs", why);
+		rc = JOB_STORE_ERROR;
+	}
+	finish_stmt(st);
+	pthread_mutex_unlock(&ss->lock);
+	if (rc != JOB_STORE_OK) {
+		log_error("job store: %s", why);
+		job_list_clear(out);
+	} else {
+		*cursor = (uint64_t)last;
+	}
+	return rc;
+}
+
 static void sqlite_count_by_status(void *state, size_t counts[JOB_STATUS_COUNT])
 {
 	struct sqlite_store *ss = state;
@@ -477,6 +523,7 @@ static void close_store(struct sqlite_store *ss)
 	sqlite3_finalize(ss->requeue);
 	for (int i = 0; i < LIST_VARIANTS; i++)
 		sqlite3_finalize(ss->list[i]);
+	sqlite3_finalize(ss->list_page);
 	/* Closing checkpoints the WAL; only then may the next coordinator take the lock. */
 	if (ss->db != NULL && sqlite3_close(ss->db) != SQLITE_OK)
 		log_error("job store: closing %s: %s", ss->path, sqlite3_errmsg(ss->db));
@@ -502,6 +549,7 @@ static const struct job_store_ops sqlite_ops = {
 	.requeue = sqlite_requeue,
 	.count_by_status = sqlite_count_by_status,
 	.destroy = sqlite_destroy,
+	.list_page = sqlite_list_page,
 };
 
 /* ---- open ------------------------------------------------------------------------------ */
@@ -652,7 +700,11 @@ static int prepare_all(struct sqlite_store *ss)
 	    prepare(db,
 		    "UPDATE jobs SET status = ?1, node_id = '', updated_at = ?2"
 		    " WHERE id = ?3 AND status = ?4",
-		    &ss->requeue) != SQLITE_OK)
+		    &ss->requeue) != SQLITE_OK ||
+	    prepare(db,
+		    "SELECT " JOB_COLUMNS ", seq FROM jobs WHERE status = ?1 AND seq > ?2"
+		    " ORDER BY seq LIMIT ?3",
+		    &ss->list_page) != SQLITE_OK)
 		return -1;
 	for (int variant = 0; variant < LIST_VARIANTS; variant++) {
 		char sql[256];

@@ -4,12 +4,15 @@
  * serving, errors are logged and answered, never fatal.
  */
 #include <curl/curl.h>
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "coordinator_api.h"
 #include "coordinator_config.h"
@@ -29,6 +32,120 @@ static void raise_open_file_limit(void)
 		limit.rlim_cur = limit.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &limit);
 	}
+}
+
+/*
+ * Makes dir (and any missing parent, like mkdir -p) with mode 0700 and checks
+ * that it is a directory we can write. Returns 0, or -1 with err naming the
+ * directory and the reason.
+ */
+static int prepare_data_dir(const char *dir, char *err, size_t err_size)
+{
+	char path[sizeof(((struct coordinator_config *)0)->data_dir)];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s", dir);
+	for (char *p = path + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+			snprintf(err, err_size, "cannot create the data directory %s: %s: %s", dir, path,
+				 strerror(errno));
+			return -1;
+		}
+		*p = '/';
+	}
+	if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+		snprintf(err, err_size, "cannot create the data directory %s: %s", dir,
+			 strerror(errno));
+		return -1;
+	}
+	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		snprintf(err, err_size, "the data directory %s is not a directory", dir);
+		return -1;
+	}
+	if (access(dir, W_OK | X_OK) != 0) {
+		snprintf(err, err_size, "the data directory %s is not writable: %s", dir,
+			 strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Opens the store that --store names; exits (log_fatal) if it cannot. */
+static struct job_store *open_store(const struct coordinator_config *config)
+{
+	char path[sizeof(config->data_dir) + 16], err[3 * sizeof(config->data_dir)];
+	struct job_store *store;
+
+	if (config->store == COORDINATOR_STORE_MEMORY) {
+		store = job_store_memory_new();
+		if (store == NULL)
+			log_fatal("out of memory");
+		log_info("job store: in memory (jobs are lost when the coordinator stops)");
+		return store;
+	}
+	if (prepare_data_dir(config->data_dir, err, sizeof(err)) != 0)
+		log_fatal("%s", err);
+	snprintf(path, sizeof(path), "%s/jobs.db", config->data_dir);
+	store = job_store_sqlite_open(path, err, sizeof(err));
+	if (store == NULL)
+		log_fatal("%s", err);
+	log_info("job store: sqlite %s (WAL, synchronous=FULL)", path);
+	return store;
+}
+
+#define RECOVERY_PAGE 1000
+
+/*
+ * Restart recovery, before serving: jobs RUNNING when the last coordinator
+ * stopped go back to QUEUED (for now they are run again; the agent answers a
+ * second dispatch of one job_id without running it twice), then every QUEUED
+ * job goes to the dispatcher in submission order. Exits if the store fails.
+ */
+static void recover_jobs(struct job_store *store, struct dispatcher *dispatcher)
+{
+	struct job_list page = {0};
+	uint64_t cursor = 0;
+	size_t requeued = 0, queued = 0;
+
+	for (;;) {
+		if (job_store_list_page(store, JOB_RUNNING, &cursor, RECOVERY_PAGE, &page) !=
+		    JOB_STORE_OK)
+			log_fatal("could not read the RUNNING jobs from the job store");
+		if (page.count == 0)
+			break;
+		for (size_t i = 0; i < page.count; i++) {
+			const struct job *job = &page.items[i];
+			if (job_store_requeue(store, job->id) != JOB_STORE_OK)
+				log_fatal("could not requeue job %s", job->id);
+			log_warn("job %s (%s) was RUNNING on node %s when the coordinator stopped; "
+				 "it is dispatched again",
+				 job->id, job->type, job->node_id[0] != '\0' ? job->node_id : "(none)");
+			requeued++;
+		}
+		job_list_clear(&page);
+	}
+	job_list_clear(&page);
+	cursor = 0;
+	for (;;) {
+		if (job_store_list_page(store, JOB_QUEUED, &cursor, RECOVERY_PAGE, &page) !=
+		    JOB_STORE_OK)
+			log_fatal("could not read the QUEUED jobs from the job store");
+		if (page.count == 0)
+			break;
+		for (size_t i = 0; i < page.count; i++) {
+			if (dispatcher_enqueue(dispatcher, &page.items[i]) != 0)
+				log_fatal("out of memory queueing the stored jobs");
+			queued++;
+		}
+		job_list_clear(&page);
+	}
+	job_list_clear(&page);
+	if (queued > 0)
+		log_info("recovered %zu QUEUED jobs from the store (%zu of them were RUNNING)", queued,
+			 requeued);
 }
 
 int main(int argc, char **argv)
@@ -68,9 +185,9 @@ int main(int argc, char **argv)
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		log_fatal("could not initialise libcurl");
 
-	app.store = job_store_memory_new();
+	app.store = open_store(&config);
 	app.registry = node_registry_new();
-	if (app.store == NULL || app.registry == NULL)
+	if (app.registry == NULL)
 		log_fatal("out of memory");
 	struct dispatcher_config dispatch = {
 		.connect_timeout_ms = config.connect_timeout_ms,
@@ -80,6 +197,7 @@ int main(int argc, char **argv)
 	app.dispatcher = dispatcher_start(app.store, app.registry, &dispatch, err, sizeof(err));
 	if (app.dispatcher == NULL)
 		log_fatal("%s", err);
+	recover_jobs(app.store, app.dispatcher);
 	struct prober_config probe = {
 		.interval_ms = config.probe_interval_ms,
 		.timeout_ms = config.probe_timeout_ms,

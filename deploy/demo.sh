@@ -32,7 +32,8 @@ wait_for_port() {
 }
 
 say "starting a coordinator on 127.0.0.1 (a free port)"
-"$BIN/mesh-coordinator" --listen 127.0.0.1:0 >"$WORK/coordinator.log" 2>&1 &
+# Its own data directory: a demo starts from an empty store and leaves nothing behind.
+"$BIN/mesh-coordinator" --listen 127.0.0.1:0 --data-dir "$WORK/data" >"$WORK/coordinator.log" 2>&1 &
 PIDS+=($!)
 wait_for_port "$WORK/coordinator.log" coordinator
 export MESH_COORDINATOR=http://127.0.0.1:$(port_of "$WORK/coordinator.log")

@@ -189,7 +189,7 @@ wait_serving() {
 # ---- daemons -------------------------------------------------------------------------------
 step "Starting the coordinator on $coord_ip and three agents on ${NETNS_SUBNET}.11-13"
 start_daemon coordinator coord "$bin_dir/mesh-coordinator" --listen "0.0.0.0:$COORD_PORT" \
-	--probe-interval-ms 300 --unhealthy-after 3
+	--probe-interval-ms 300 --unhealthy-after 3 --data-dir "$logs/coord-data"
 wait_serving coordinator coord
 for a in "${AGENTS[@]}"; do
 	start_daemon "$a" "$a" "$bin_dir/mesh-agent" --listen "0.0.0.0:$AGENT_PORT" \

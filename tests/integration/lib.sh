@@ -64,11 +64,22 @@ wait_until() {
 logged_port() { grep -o 'listening on [^ ]*' "$1" 2>/dev/null | head -n 1 | sed 's/.*://'; }
 has_logged_port() { [ -n "$(logged_port "$1")" ]; }
 
-# start_coordinator [FLAGS...]: sets COORD_PID, COORD_URL, COORD_LOG.
+# start_coordinator [FLAGS...]: sets COORD_PID, COORD_URL, COORD_LOG. Unless
+# FLAGS name their own --data-dir or --store, each coordinator gets a fresh
+# data directory $WORK/data-N (its sqlite store starts empty); COORD_DATA_DIR
+# is the directory it was given (empty if the caller chose).
+COORD_COUNT=0
 start_coordinator() {
+	local arg store_flags=()
+	COORD_COUNT=$((COORD_COUNT + 1))
+	COORD_DATA_DIR=$WORK/data-$COORD_COUNT
+	for arg in "$@"; do
+		case $arg in --data-dir* | --store*) COORD_DATA_DIR= ;; esac
+	done
+	[ -n "$COORD_DATA_DIR" ] && store_flags=(--data-dir "$COORD_DATA_DIR")
 	COORD_LOG=$WORK/coordinator.$SECONDS.$RANDOM.log
 	"$BIN/mesh-coordinator" --listen 127.0.0.1:${COORD_PORT:-0} --probe-interval-ms 200 \
-		--unhealthy-after 3 "$@" >"$COORD_LOG" 2>&1 &
+		--unhealthy-after 3 "${store_flags[@]}" "$@" >"$COORD_LOG" 2>&1 &
 	COORD_PID=$!
 	PIDS+=("$COORD_PID")
 	if ! wait_until 15 has_logged_port "$COORD_LOG"; then

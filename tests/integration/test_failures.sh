@@ -50,10 +50,12 @@ check_eq "restarting an agent does not create a second node" "2" "$(api_get /nod
 check_eq "it keeps its node id" "$first_id" "$(api_get /nodes | jq -r '.nodes[] | select(.name=="first") | .id')"
 check_eq "its new address is recorded" "${AGENT_URLS[first]}" "$(api_get "/nodes/$first_id" | jq -r .base_url)"
 
-# --- the coordinator restarts (in-memory store: it forgets everything); agents re-register by themselves
+# --- the coordinator restarts and forgets everything; agents re-register by themselves.
+# --store memory keeps this test about a coordinator that starts empty (the
+# default sqlite store would keep the jobs: test_durable.sh covers that).
 check "coordinator stops cleanly" stop_daemon "$COORD_PID"
 restarted_at=$SECONDS
-start_coordinator   # same port: COORD_PORT is kept
+start_coordinator --store memory   # same port: COORD_PORT is kept
 check "both agents register again within 10 s of the coordinator's restart" wait_until 10 nodes_registered 2
 check "within 10 s" test $((SECONDS - restarted_at)) -le 10
 check "and run jobs" wait_until 10 job_is "$(submit echo again)" COMPLETED

@@ -237,7 +237,7 @@ wait_listening() {
 
 t0=$(now_ms)
 start_daemon coordinator coord "$bin_dir/mesh-coordinator" --listen "0.0.0.0:$COORD_PORT" \
-	--probe-interval-ms 200 --unhealthy-after 3 --log-level info
+	--probe-interval-ms 200 --unhealthy-after 3 --log-level info --data-dir "$tmp/coord-data"
 wait_listening coordinator "$COORD_PORT"
 ok "coordinator serves on $coord_ip:$COORD_PORT (pid ${pid_of[coordinator]})"
 

@@ -52,6 +52,8 @@ START_TEST(test_coordinator_config_defaults)
 	ck_assert_int_eq(config.max_body_bytes, 1048576);
 	ck_assert_int_eq(config.http_threads, 64);
 	ck_assert_int_eq(config.log_level, LOG_INFO);
+	ck_assert_int_eq(config.store, COORDINATOR_STORE_SQLITE);
+	ck_assert_str_eq(config.data_dir, "./mesh-data");
 }
 END_TEST
 
@@ -254,6 +256,59 @@ START_TEST(test_coordinator_config_takes_a_log_level)
 }
 END_TEST
 
+START_TEST(test_coordinator_config_takes_a_store_and_a_data_dir)
+{
+	struct coordinator_config config;
+	char err[512];
+
+	ck_assert_int_eq(parse(&config, err, sizeof(err), ARGS("--store", "memory")), CONFIG_RUN);
+	ck_assert_int_eq(config.store, COORDINATOR_STORE_MEMORY);
+	ck_assert_int_eq(parse(&config, err, sizeof(err), ARGS("--store=sqlite")), CONFIG_RUN);
+	ck_assert_int_eq(config.store, COORDINATOR_STORE_SQLITE);
+	ck_assert_int_eq(parse(&config, err, sizeof(err), ARGS("--data-dir", "/var/lib/mesh")),
+			 CONFIG_RUN);
+	ck_assert_str_eq(config.data_dir, "/var/lib/mesh");
+	ck_assert_int_eq(config.store, COORDINATOR_STORE_SQLITE);
+	ck_assert_int_eq(parse(&config, err, sizeof(err),
+			       ARGS("--data-dir=rel/dir", "--store", "memory")),
+			 CONFIG_RUN);
+	ck_assert_str_eq(config.data_dir, "rel/dir");
+	ck_assert_int_eq(config.store, COORDINATOR_STORE_MEMORY);
+}
+END_TEST
+
+START_TEST(test_coordinator_config_refuses_a_bad_store_or_data_dir)
+{
+	static const char *const bad_stores[] = {"disk", "SQLITE", "", "memory ", "sqlite3"};
+	struct coordinator_config config;
+	char err[512], long_dir[1012];
+
+	for (size_t i = 0; i < sizeof(bad_stores) / sizeof(bad_stores[0]); i++) {
+		ck_assert_msg(parse(&config, err, sizeof(err), ARGS("--store", bad_stores[i])) ==
+				      CONFIG_USAGE_ERROR,
+			      "--store '%s' accepted", bad_stores[i]);
+		ck_assert_msg(strstr(err, "--store") != NULL && strstr(err, "sqlite or memory") != NULL,
+			      "--store '%s': error '%s'", bad_stores[i], err);
+	}
+	ck_assert_int_eq(parse(&config, err, sizeof(err), ARGS("--store")), CONFIG_USAGE_ERROR);
+	ck_assert_ptr_nonnull(strstr(err, "needs a value"));
+	ck_assert_int_eq(parse(&config, err, sizeof(err), ARGS("--data-dir", "")), CONFIG_USAGE_ERROR);
+	ck_assert_ptr_nonnull(strstr(err, "--data-dir"));
+	ck_assert_int_eq(parse(&config, err, sizeof(err), ARGS("--data-dir")), CONFIG_USAGE_ERROR);
+	ck_assert_ptr_nonnull(strstr(err, "needs a value"));
+	/* Longer than the config keeps (with room for "/jobs.db.lock"): refused, not cut short. */
+	memset(long_dir, 'd', sizeof(long_dir) - 1);
+	long_dir[sizeof(long_dir) - 1] = '\0';
+	ck_assert_int_eq(parse(&config, err, sizeof(err), ARGS("--data-dir", long_dir)),
+			 CONFIG_USAGE_ERROR);
+	ck_assert_msg(strstr(err, "--data-dir") != NULL && strstr(err, "1010 bytes") != NULL,
+		      "error '%s'", err);
+	long_dir[1010] = '\0';
+	ck_assert_int_eq(parse(&config, err, sizeof(err), ARGS("--data-dir", long_dir)), CONFIG_RUN);
+	ck_assert_uint_eq(strlen(config.data_dir), 1010);
+}
+END_TEST
+
 START_TEST(test_coordinator_config_help_and_version)
 {
 	struct coordinator_config config;
@@ -273,6 +328,12 @@ START_TEST(test_coordinator_config_help_and_version)
 	ck_assert_ptr_nonnull(strstr(coordinator_usage, "--listen"));
 	ck_assert_ptr_nonnull(strstr(coordinator_usage, "--log-level"));
 	ck_assert_ptr_nonnull(strstr(coordinator_usage, "--version"));
+	ck_assert_ptr_nonnull(strstr(coordinator_usage, "--store sqlite|memory"));
+	ck_assert_ptr_nonnull(strstr(coordinator_usage, "--data-dir DIR"));
+	ck_assert_ptr_nonnull(strstr(coordinator_usage, "./mesh-data"));
+	/* The durability promise and the mode that keeps it. */
+	ck_assert_ptr_nonnull(strstr(coordinator_usage, "synchronous=FULL"));
+	ck_assert_ptr_nonnull(strstr(coordinator_usage, "kill -9"));
 }
 END_TEST
 
@@ -358,6 +419,8 @@ static Suite *coordinator_config_suite(void)
 	tcase_add_test(tc, test_coordinator_config_takes_a_listen_address);
 	tcase_add_test(tc, test_coordinator_config_refuses_a_bad_listen_address);
 	tcase_add_test(tc, test_coordinator_config_takes_a_log_level);
+	tcase_add_test(tc, test_coordinator_config_takes_a_store_and_a_data_dir);
+	tcase_add_test(tc, test_coordinator_config_refuses_a_bad_store_or_data_dir);
 	tcase_add_test(tc, test_coordinator_config_help_and_version);
 	tcase_add_test(tc, test_coordinator_config_refuses_unknown_options_and_stray_arguments);
 	tcase_add_test(tc, test_coordinator_config_parses_again_from_a_clean_slate);

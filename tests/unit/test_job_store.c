@@ -735,6 +735,146 @@ END_TEST
 
 /* ---- many jobs ------------------------------------------------------------------------- */
 
+/* ---- paging by status ------------------------------------------------------------------------ */
+
+/*
+ * Pages through status with pages of limit jobs and writes the ids, in the
+ * order given, into out (at most max). Returns how many; checks each page.
+ */
+static size_t page_all(struct job_store *store, enum job_status status, size_t limit,
+		       char (*out)[MESH_ID_SIZE], size_t max)
+{
+	struct job_list page;
+	uint64_t cursor = 0;
+	size_t n = 0;
+
+	for (int round = 0; round < 1000; round++) {
+		ck_assert_int_eq(job_store_list_page(store, status, &cursor, limit, &page), JOB_STORE_OK);
+		ck_assert_uint_le(page.count, limit);
+		if (page.count == 0) {
+			job_list_clear(&page);
+			return n;
+		}
+		for (size_t i = 0; i < page.count; i++) {
+			ck_assert_int_eq(page.items[i].status, status);
+			ck_assert_uint_lt(n, max);
+			strcpy(out[n++], page.items[i].id);
+		}
+		job_list_clear(&page);
+	}
+	ck_abort_msg("paging did not end");
+	return n;
+}
+
+START_TEST(test_job_store_pages_through_one_status_in_submission_order)
+{
+	enum { N = 23 };
+	struct job_store *store = open_store(_i / 4);
+	static const size_t limits[] = {1, 4, 5, JOB_STORE_LIST_MAX};
+	size_t limit = limits[_i % 4];
+	char ids[N][MESH_ID_SIZE], got[N][MESH_ID_SIZE], want[N][MESH_ID_SIZE];
+	size_t want_queued = 0, want_running = 0, n;
+
+	/* Every third job RUNNING, every fifth of the rest COMPLETED, the others QUEUED. */
+	for (int i = 0; i < N; i++)
+		create_job(store, "echo", "p", ids[i]);
+	for (int i = 0; i < N; i++) {
+		if (i % 3 == 0 || i % 5 == 0)
+			ck_assert_int_eq(job_store_mark_running(store, ids[i], "n-1"), JOB_STORE_OK);
+		if (i % 3 != 0 && i % 5 == 0)
+			ck_assert_int_eq(job_store_finish(store, ids[i], JOB_COMPLETED, "r", NULL),
+					 JOB_STORE_OK);
+	}
+	for (int i = 0; i < N; i++)
+		if (i % 3 != 0 && i % 5 != 0)
+			strcpy(want[want_queued++], ids[i]);
+	n = page_all(store, JOB_QUEUED, limit, got, N);
+	ck_assert_uint_eq(n, want_queued);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_str_eq(got[i], want[i]);
+
+	for (int i = 0; i < N; i++)
+		if (i % 3 == 0)
+			strcpy(want[want_running++], ids[i]);
+	n = page_all(store, JOB_RUNNING, limit, got, N);
+	ck_assert_uint_eq(n, want_running);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_str_eq(got[i], want[i]);
+	ck_assert_uint_eq(page_all(store, JOB_FAILED, limit, got, N), 0);
+
+	/* A job requeued after the cursor passed it is not seen again by that pass. */
+	{
+		struct job_list page;
+		uint64_t cursor = 0;
+		ck_assert_int_eq(job_store_list_page(store, JOB_RUNNING, &cursor, 1, &page),
+				 JOB_STORE_OK);
+		ck_assert_uint_eq(page.count, 1);
+		ck_assert_str_eq(page.items[0].id, ids[0]);
+		job_list_clear(&page);
+		ck_assert_int_eq(job_store_requeue(store, ids[0]), JOB_STORE_OK);
+		ck_assert_int_eq(job_store_list_page(store, JOB_RUNNING, &cursor, 1, &page),
+				 JOB_STORE_OK);
+		ck_assert_uint_eq(page.count, 1);
+		ck_assert_str_eq(page.items[0].id, ids[3]);
+		job_list_clear(&page);
+	}
+	/* ... and the requeued job is the first QUEUED one again. */
+	n = page_all(store, JOB_QUEUED, limit, got, N);
+	ck_assert_uint_eq(n, want_queued + 1);
+	ck_assert_str_eq(got[0], ids[0]);
+	job_store_free(store);
+}
+END_TEST
+
+START_TEST(test_job_store_pages_hand_out_full_copies)
+{
+	struct job_store *store = open_store(_i);
+	struct job_list page;
+	uint64_t cursor = 0;
+	char id[MESH_ID_SIZE];
+
+	create_job(store, "upper", "hello", id);
+	ck_assert_int_eq(job_store_mark_running(store, id, "n-7"), JOB_STORE_OK);
+	ck_assert_int_eq(job_store_list_page(store, JOB_RUNNING, &cursor, 10, &page), JOB_STORE_OK);
+	ck_assert_uint_eq(page.count, 1);
+	ck_assert_str_eq(page.items[0].id, id);
+	ck_assert_str_eq(page.items[0].type, "upper");
+	ck_assert_str_eq(page.items[0].payload, "hello");
+	ck_assert_str_eq(page.items[0].node_id, "n-7");
+	ck_assert_int_gt(page.items[0].created_at, 0);
+	ck_assert_ptr_null(page.items[0].result);
+	job_list_clear(&page);
+	job_store_free(store);
+}
+END_TEST
+
+START_TEST(test_job_store_pages_refuse_a_limit_outside_its_range)
+{
+	struct job_store *store = open_store(_i);
+	struct job_list page;
+	uint64_t cursor = 0;
+	char id[MESH_ID_SIZE];
+
+	ck_assert_int_eq(job_store_list_page(store, JOB_QUEUED, &cursor, 10, &page), JOB_STORE_OK);
+	ck_assert_uint_eq(page.count, 0);
+	job_list_clear(&page);
+	create_job(store, "echo", "p", id);
+	ck_assert_int_eq(job_store_list_page(store, JOB_QUEUED, &cursor, 0, &page), JOB_STORE_ERROR);
+	ck_assert_uint_eq(page.count, 0);
+	ck_assert_ptr_null(page.items);
+	ck_assert_int_eq(job_store_list_page(store, JOB_QUEUED, &cursor, JOB_STORE_LIST_MAX + 1, &page),
+			 JOB_STORE_ERROR);
+	ck_assert_uint_eq(page.count, 0);
+	ck_assert_uint_eq(cursor, 0);
+	/* The empty page before the job existed did not move the cursor past it. */
+	ck_assert_int_eq(job_store_list_page(store, JOB_QUEUED, &cursor, 10, &page), JOB_STORE_OK);
+	ck_assert_uint_eq(page.count, 1);
+	ck_assert_str_eq(page.items[0].id, id);
+	job_list_clear(&page);
+	job_store_free(store);
+}
+END_TEST
+
 static int compare_ids(const void *a, const void *b)
 {
 	return strcmp(a, b);
@@ -792,6 +932,27 @@ START_TEST(test_job_store_keeps_20000_jobs_unique_and_findable)
 	ck_assert_int_eq(job_store_mark_running(store, ids[0], "n-1"), JOB_STORE_OK);
 	ck_assert_int_eq(job_store_finish(store, ids[0], JOB_COMPLETED, "r", NULL), JOB_STORE_OK);
 	assert_counts(store, N - 2, 1, 1, 0);
+	/* Paging passes JOB_STORE_LIST_MAX: every QUEUED job, in order, then an empty page. */
+	{
+		uint64_t cursor = 0;
+		size_t seen = 0, pages = 0;
+		for (;;) {
+			ck_assert_int_eq(job_store_list_page(store, JOB_QUEUED, &cursor,
+							     JOB_STORE_LIST_MAX, &list),
+					 JOB_STORE_OK);
+			if (list.count == 0)
+				break;
+			pages++;
+			for (size_t i = 0; i < list.count; i++, seen++)
+				if (strcmp(list.items[i].id, ids[seen + 1]) != 0)
+					ck_abort_msg("queued job %zu is %s, expected %s", seen,
+						     list.items[i].id, ids[seen + 1]);
+			job_list_clear(&list);
+		}
+		job_list_clear(&list);
+		ck_assert_uint_eq(seen, N - 2);
+		ck_assert_uint_eq(pages, 2);
+	}
 	free(sorted);
 	free(ids);
 	job_store_free(store);
@@ -1042,6 +1203,32 @@ END_TEST
 #define CRASH_JOBS 50
 
 /* In a child: stores CRASH_JOBS jobs, reports each id once its changes returned, dies by SIGKILL. */
+START_TEST(test_sqlite_store_pages_the_same_jobs_in_the_same_order_after_a_reopen)
+{
+	enum { N = 7 };
+	char path[PATH_MAX + 64], ids[N][MESH_ID_SIZE], got[N][MESH_ID_SIZE];
+	struct job_store *store;
+
+	temp_path("reopen-pages", path, sizeof(path));
+	store = open_sqlite_at(path);
+	for (int i = 0; i < N; i++)
+		create_job(store, "echo", "p", ids[i]);
+	ck_assert_int_eq(job_store_mark_running(store, ids[2], "n-1"), JOB_STORE_OK);
+	ck_assert_int_eq(job_store_mark_running(store, ids[5], "n-1"), JOB_STORE_OK);
+	job_store_free(store);
+
+	store = open_sqlite_at(path);
+	ck_assert_uint_eq(page_all(store, JOB_RUNNING, 1, got, N), 2);
+	ck_assert_str_eq(got[0], ids[2]);
+	ck_assert_str_eq(got[1], ids[5]);
+	ck_assert_uint_eq(page_all(store, JOB_QUEUED, 2, got, N), N - 2);
+	for (int i = 0, g = 0; i < N; i++)
+		if (i != 2 && i != 5)
+			ck_assert_str_eq(got[g++], ids[i]);
+	job_store_free(store);
+}
+END_TEST
+
 static void crash_child(const char *path, int report_fd)
 {
 	struct job_store *store = job_store_sqlite_open(path, NULL, 0);
@@ -1346,6 +1533,11 @@ static Suite *job_store_suite(void)
 	tcase_add_loop_test(tc, test_job_store_lists_full_copies_of_each_job, 0, FACTORY_COUNT);
 	tcase_add_loop_test(tc, test_job_store_counts_agree_with_the_list_after_many_changes, 0,
 			    FACTORY_COUNT);
+	tcase_add_loop_test(tc, test_job_store_pages_through_one_status_in_submission_order, 0,
+			    FACTORY_COUNT * 4);
+	tcase_add_loop_test(tc, test_job_store_pages_hand_out_full_copies, 0, FACTORY_COUNT);
+	tcase_add_loop_test(tc, test_job_store_pages_refuse_a_limit_outside_its_range, 0,
+			    FACTORY_COUNT);
 	suite_add_tcase(s, tc);
 
 	tc = store_tcase("scale_and_threads", 60);
@@ -1357,6 +1549,7 @@ static Suite *job_store_suite(void)
 
 	tc = store_tcase("sqlite_file", 30);
 	tcase_add_test(tc, test_sqlite_store_keeps_everything_across_a_reopen);
+	tcase_add_test(tc, test_sqlite_store_pages_the_same_jobs_in_the_same_order_after_a_reopen);
 	tcase_add_test(tc, test_sqlite_store_keeps_what_it_acknowledged_through_a_kill_9);
 	tcase_add_test(tc, test_sqlite_store_refuses_a_second_coordinator_on_the_same_file);
 	tcase_add_test(tc, test_sqlite_store_fails_cleanly_where_it_cannot_write);
