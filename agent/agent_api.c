@@ -8,9 +8,13 @@
 #include "log.h"
 #include "wire.h"
 
+/* The error of a finished record whose answer could not be kept (out of memory). */
+#define LOST_ANSWER_ERROR "the agent ran out of memory recording this job's answer"
+
 static void handle_healthz(struct http_request *request)
 {
-	struct executor *ex = request->app;
+	const struct agent_api_app *app = request->app;
+	struct executor *ex = app->executor;
 
 	if (executor_is_closed(ex)) {
 		http_reply_error(request, 503, "agent is shutting down");
@@ -38,11 +42,43 @@ static int outcome_status(enum executor_outcome outcome)
 	return 500;
 }
 
+/*
+ * Answers a POST /execute for a job this agent already knows, without running
+ * it again: 409 while it runs, else the answer it gave the first time.
+ */
+static void reply_known(struct http_request *request, const struct execution_record_entry *known)
+{
+	char *body = NULL;
+
+	if (known->state == EXECUTION_RUNNING) {
+		log_info("job %s asked again while it runs; answering 409", known->job_id);
+		http_reply_json(request, 409,
+				json_pack("{s:s++, s:s}", "error", "job ", known->job_id,
+					  " is already running on this agent", "status", "running"),
+				NULL);
+		return;
+	}
+	log_info("job %s asked again after it finished; answering its recorded HTTP %d",
+		 known->job_id, known->http_status);
+	if (known->body != NULL) {
+		http_reply_text(request, known->http_status, known->body, strlen(known->body), NULL);
+		return;
+	}
+	body = execute_response_encode_failed(LOST_ANSWER_ERROR);
+	if (body == NULL)
+		http_reply_error(request, 500, LOST_ANSWER_ERROR);
+	else
+		http_reply_text(request, 500, body, strlen(body), NULL);
+	free(body);
+}
+
 static void handle_execute(struct http_request *request)
 {
-	struct executor *ex = request->app;
+	const struct agent_api_app *app = request->app;
+	struct executor *ex = app->executor;
 	struct execute_request job;
 	struct executor_result result = {0};
+	struct execution_record_entry known = {0};
 	char err[WIRE_ERROR_SIZE];
 	char *body = NULL;
 	int64_t start, elapsed;
@@ -51,6 +87,11 @@ static void handle_execute(struct http_request *request)
 	if (execute_request_decode(request->body, request->body_len, &job, err, sizeof(err)) != 0) {
 		http_reply_error(request, 400, "%s", err);
 		return;
+	}
+	/* Known ids never run again, whether or not there is room or the agent is stopping. */
+	if (execution_record_get(app->executions, job.job_id, clock_wall_ms(), &known)) {
+		reply_known(request, &known);
+		goto out;
 	}
 	if (!executor_has_type(ex, job.type)) {
 		char types[1024];
@@ -62,6 +103,11 @@ static void handle_execute(struct http_request *request)
 	case EXECUTOR_SLOT_TAKEN:
 		break;
 	case EXECUTOR_SLOT_FULL:
+		/* A concurrent request for this id may have taken the last slot since we looked. */
+		if (execution_record_get(app->executions, job.job_id, clock_wall_ms(), &known)) {
+			reply_known(request, &known);
+			goto out;
+		}
 		log_info("job %s (%s) refused: all %d slots are busy", job.job_id, job.type,
 			 executor_capacity(ex));
 		http_reply_error(request, 429, "agent is at capacity (%d of %d slots busy)",
@@ -69,6 +115,22 @@ static void handle_execute(struct http_request *request)
 		goto out;
 	case EXECUTOR_SLOT_CLOSED:
 		http_reply_error(request, 503, "agent is shutting down");
+		goto out;
+	}
+	/* Insert-if-absent under the record's lock: of two concurrent requests for one id, one runs it. */
+	switch (execution_record_begin(app->executions, job.job_id, clock_wall_ms(), &known)) {
+	case EXECUTION_RECORD_BEGUN:
+		break;
+	case EXECUTION_RECORD_KNOWN:
+		executor_release(ex);
+		reply_known(request, &known);
+		executor_answer_sent(ex);
+		goto out;
+	case EXECUTION_RECORD_NOMEM:
+		executor_release(ex);
+		log_error("job %s (%s) refused: out of memory recording it", job.job_id, job.type);
+		http_reply_error(request, 500, "the agent is out of memory");
+		executor_answer_sent(ex);
 		goto out;
 	}
 
@@ -102,6 +164,12 @@ static void handle_execute(struct http_request *request)
 	}
 	if (result.outcome != EXECUTOR_OK)
 		body = execute_response_encode_failed(result.error ? result.error : "out of memory");
+	if (body == NULL) {
+		status = 500;
+		body = execute_response_encode_failed("could not encode the response");
+	}
+	/* Recorded before the answer goes out: whoever hears the answer and asks again finds it. */
+	execution_record_finish(app->executions, job.job_id, clock_wall_ms(), status, body);
 	if (body == NULL)
 		http_reply_error(request, 500, "could not encode the response");
 	else
@@ -111,12 +179,64 @@ static void handle_execute(struct http_request *request)
 out:
 	free(body);
 	executor_result_clear(&result);
+	execution_record_entry_clear(&known);
 	execute_request_clear(&job);
+}
+
+/* The GET /executions/{job_id} body of one record: a new reference, or NULL if out of memory. */
+static json_t *execution_json(const struct execution_record_entry *entry)
+{
+	char started[CLOCK_RFC3339_SIZE], finished[CLOCK_RFC3339_SIZE];
+	json_t *answer = NULL, *output, *error;
+	json_t *json;
+
+	clock_format_rfc3339(entry->started_ms, started, sizeof(started));
+	if (entry->state == EXECUTION_RUNNING)
+		return json_pack("{s:s, s:s, s:s}", "job_id", entry->job_id, "state", "running",
+				 "started_at", started);
+	clock_format_rfc3339(entry->finished_ms, finished, sizeof(finished));
+	json = json_pack("{s:s, s:s, s:s, s:s}", "job_id", entry->job_id, "state", "finished",
+			 "started_at", started, "finished_at", finished);
+	if (json == NULL)
+		return NULL;
+	/* The body is the one the agent wrote itself: valid JSON, valid UTF-8. */
+	if (entry->body != NULL)
+		answer = json_loads(entry->body, 0, NULL);
+	output = json_object_get(answer, "output");
+	error = json_object_get(answer, "error");
+	if (entry->http_status == 200 && json_is_string(output)) {
+		json_object_set_new(json, "status", json_string("ok"));
+		json_object_set(json, "output", output);
+	} else {
+		json_object_set_new(json, "status", json_string("failed"));
+		if (json_is_string(error))
+			json_object_set(json, "error", error);
+		else
+			json_object_set_new(json, "error", json_string(LOST_ANSWER_ERROR));
+		json_object_set_new(json, "http_status", json_integer(entry->http_status));
+	}
+	json_decref(answer);
+	return json;
+}
+
+static void handle_execution(struct http_request *request)
+{
+	const struct agent_api_app *app = request->app;
+	const char *job_id = request->params[0];
+	struct execution_record_entry entry;
+
+	if (!execution_record_get(app->executions, job_id, clock_wall_ms(), &entry)) {
+		http_reply_error(request, 404, "this agent has no record of job %s", job_id);
+		return;
+	}
+	http_reply_json(request, 200, execution_json(&entry), NULL);
+	execution_record_entry_clear(&entry);
 }
 
 static const struct http_route routes[] = {
 	{"GET", "/healthz", handle_healthz, false},
 	{"POST", "/execute", handle_execute, true},
+	{"GET", "/executions/*", handle_execution, false},
 };
 
 const struct http_route *agent_api_routes(size_t *count)
@@ -125,7 +245,7 @@ const struct http_route *agent_api_routes(size_t *count)
 	return routes;
 }
 
-struct http_server *agent_api_start(struct executor *executor, const char *listen, char *err,
+struct http_server *agent_api_start(const struct agent_api_app *app, const char *listen, char *err,
 				    size_t err_size)
 {
 	struct http_server_config config;
@@ -133,8 +253,8 @@ struct http_server *agent_api_start(struct executor *executor, const char *liste
 	memset(&config, 0, sizeof(config));
 	config.listen = listen;
 	config.routes = agent_api_routes(&config.route_count);
-	config.app = executor;
+	config.app = (void *)app; /* handlers only read it */
 	config.body_limit = AGENT_API_BODY_LIMIT;
-	config.num_threads = executor_capacity(executor) + AGENT_API_SPARE_THREADS;
+	config.num_threads = executor_capacity(app->executor) + AGENT_API_SPARE_THREADS;
 	return http_server_start(&config, err, err_size);
 }

@@ -4,12 +4,13 @@
  *
  *   start: flags -> logging -> signals (SIGINT/SIGTERM/SIGHUP blocked, SIGPIPE
  *          ignored; before any thread, so every thread inherits it) ->
- *          curl_global_init -> executor with handlers -> HTTP server ->
+ *          curl_global_init -> executor with handlers -> execution record ->
+ *          HTTP server ->
  *          "listening on HOST:PORT" -> registration thread -> sigwait
  *   stop:  registration thread -> refuse new jobs (503) -> kill running
  *          handlers' process groups -> wait for their answers to go out ->
  *          HTTP server ->
- *          executor -> curl -> flags
+ *          execution record -> executor -> curl -> flags
  */
 #include <curl/curl.h>
 #include <signal.h>
@@ -19,6 +20,7 @@
 
 #include "agent_api.h"
 #include "agent_config.h"
+#include "execution_record.h"
 #include "executor.h"
 #include "http_server.h"
 #include "log.h"
@@ -31,6 +33,8 @@ int main(int argc, char **argv)
 {
 	struct agent_config cfg;
 	struct executor *executor = NULL;
+	struct execution_record *executions = NULL;
+	struct agent_api_app app;
 	struct http_server *server = NULL;
 	struct registration *registration = NULL;
 	struct registration_config reg_config;
@@ -84,10 +88,18 @@ int main(int argc, char **argv)
 		}
 	}
 
-	server = agent_api_start(executor, cfg.listen_civetweb, err, sizeof(err));
+	executions = execution_record_new(EXECUTION_RECORD_MAX_FINISHED, EXECUTION_RECORD_MAX_AGE_MS);
+	if (executions == NULL) {
+		log_error("cannot create the execution record (out of memory?)");
+		goto out_executor;
+	}
+
+	app.executor = executor;
+	app.executions = executions;
+	server = agent_api_start(&app, cfg.listen_civetweb, err, sizeof(err));
 	if (server == NULL) {
 		log_error("cannot serve: %s", err);
-		goto out_executor;
+		goto out_executions;
 	}
 	log_info("listening on %s:%d", cfg.listen_host, http_server_port(server));
 
@@ -135,6 +147,8 @@ out_server:
 		log_warn("jobs still answering after %d ms; stopping the server anyway", SHUTDOWN_ANSWER_MS);
 	/* mg_stop waits for the handlers to answer; it may take seconds (it polls in 2 s slices). */
 	http_server_stop(server);
+out_executions:
+	execution_record_free(executions);
 out_executor:
 	executor_free(executor);
 out_curl:
