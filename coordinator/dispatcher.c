@@ -20,6 +20,8 @@
 
 /* How long a node that answered 429 is offered no jobs. */
 #define FULL_NODE_PAUSE_MS 500
+/* How often to ask an agent about a job it says it is already running. */
+#define FOLLOW_INTERVAL_MS 500
 
 struct waiting_job {
 	struct waiting_job *next;
@@ -51,6 +53,14 @@ struct execution {
 	struct http_buffer response;
 	char curl_error[CURL_ERROR_SIZE];
 	int64_t started_ms;
+	/*
+	 * Following: the agent answered 409, it is already running this job (sent
+	 * before a coordinator restart). Instead of running it again, the
+	 * dispatcher asks GET /executions/{id} every FOLLOW_INTERVAL_MS until the
+	 * agent has the outcome. The slot stays taken meanwhile.
+	 */
+	char *follow_url;  /* NULL unless following */
+	int64_t follow_at; /* monotonic ms of the next question; 0 while one is in flight */
 };
 
 struct dispatcher {
@@ -74,6 +84,7 @@ struct dispatcher {
 	size_t waiting;
 	struct execution *executions;
 	size_t in_flight;
+	size_t following;
 	CURL **idle_handles;
 	size_t idle_count, idle_cap;
 };
@@ -242,8 +253,11 @@ static void execution_end(struct dispatcher *dispatcher, struct execution *ex)
 	if (ex->next != NULL)
 		ex->next->prev = ex->prev;
 	dispatcher->in_flight--;
+	if (ex->follow_url != NULL)
+		dispatcher->following--;
 	node_registry_release(dispatcher->registry, ex->node_id);
 	waiting_job_free(ex->job);
+	free(ex->follow_url);
 	free(ex->url);
 	free(ex->request_body);
 	http_buffer_free(&ex->response);
@@ -391,13 +405,116 @@ static void describe_failure(const struct execution *ex, CURLcode result, long s
 	}
 }
 
+/* Asks the agent about a followed job again in FOLLOW_INTERVAL_MS. */
+static void follow_later(struct dispatcher *dispatcher, struct execution *ex)
+{
+	curl_multi_remove_handle(dispatcher->multi, ex->easy);
+	ex->follow_at = clock_monotonic_ms() + FOLLOW_INTERVAL_MS;
+}
+
+/* Starts following ex (the agent answered 409: the job already runs there). Returns 0 or -1. */
+static int start_following(struct dispatcher *dispatcher, struct execution *ex)
+{
+	size_t base_len = strlen(ex->url) - strlen("/execute");
+	if (asprintf(&ex->follow_url, "%.*s/executions/%s", (int)base_len, ex->url, ex->job->id) < 0) {
+		ex->follow_url = NULL;
+		return -1;
+	}
+	dispatcher->following++;
+	log_warn("node %s is already running job %s (sent before a restart?); following it there "
+		 "instead of running it again",
+		 ex->node_id, ex->job->id);
+	follow_later(dispatcher, ex);
+	return 0;
+}
+
+/* Sends the due GET /executions/{id} questions of followed jobs. */
+static void ask_followed(struct dispatcher *dispatcher)
+{
+	int64_t now = clock_monotonic_ms();
+
+	for (struct execution *ex = dispatcher->executions; ex != NULL; ex = ex->next) {
+		if (ex->follow_url == NULL || ex->follow_at == 0 || ex->follow_at > now)
+			continue;
+		ex->follow_at = 0;
+		http_buffer_reset(&ex->response, dispatcher->config.response_limit);
+		ex->curl_error[0] = '\0';
+		curl_easy_setopt(ex->easy, CURLOPT_URL, ex->follow_url);
+		curl_easy_setopt(ex->easy, CURLOPT_HTTPGET, 1L);
+		curl_easy_setopt(ex->easy, CURLOPT_TIMEOUT_MS, dispatcher->config.connect_timeout_ms * 2);
+		curl_multi_add_handle(dispatcher->multi, ex->easy);
+	}
+}
+
+/*
+ * The answer to GET /executions/{id} for a followed job: records the outcome
+ * once the agent has it, or asks again later.
+ */
+static void finish_follow_up(struct dispatcher *dispatcher, struct execution *ex, CURLcode result)
+{
+	char error[1024], decode_error[WIRE_ERROR_SIZE];
+	long status = 0;
+	json_t *record = NULL;
+	const char *state, *outcome;
+
+	if (clock_monotonic_ms() - ex->started_ms > dispatcher->config.execute_timeout_ms) {
+		snprintf(error, sizeof(error),
+			 "timed out after %lld ms waiting for node %s (%s) to finish the job",
+			 (long long)(clock_monotonic_ms() - ex->started_ms), ex->node_id, ex->follow_url);
+		record_outcome(dispatcher, ex->job->id, ex->node_id, JOB_FAILED, NULL, error);
+		execution_end(dispatcher, ex);
+		return;
+	}
+	if (result == CURLE_OK)
+		curl_easy_getinfo(ex->easy, CURLINFO_RESPONSE_CODE, &status);
+	if (result == CURLE_OK && status == 404) {
+		snprintf(error, sizeof(error),
+			 "node %s said the job was running there, then forgot it (%s answered 404): "
+			 "the agent may have restarted",
+			 ex->node_id, ex->follow_url);
+		record_outcome(dispatcher, ex->job->id, ex->node_id, JOB_FAILED, NULL, error);
+		execution_end(dispatcher, ex);
+		return;
+	}
+	if (result == CURLE_OK && status == 200)
+		record = wire_parse_object(ex->response.data ? ex->response.data : "", ex->response.len,
+					   decode_error, sizeof(decode_error));
+	state = json_string_value(json_object_get(record, "state"));
+	outcome = json_string_value(json_object_get(record, "status"));
+	if (state != NULL && strcmp(state, "finished") == 0 && outcome != NULL) {
+		const char *output = json_string_value(json_object_get(record, "output"));
+		const char *failure = json_string_value(json_object_get(record, "error"));
+		if (strcmp(outcome, "ok") == 0 && output != NULL) {
+			record_outcome(dispatcher, ex->job->id, ex->node_id, JOB_COMPLETED, output, NULL);
+		} else {
+			snprintf(error, sizeof(error), "node %s (%s) answered HTTP %lld: %s", ex->node_id,
+				 ex->url, (long long)json_integer_value(json_object_get(record, "http_status")),
+				 failure != NULL ? failure : "(no error given)");
+			record_outcome(dispatcher, ex->job->id, ex->node_id, JOB_FAILED, NULL, error);
+		}
+		json_decref(record);
+		execution_end(dispatcher, ex);
+		return;
+	}
+	/* Still running, or no clear answer this time: a lost node is failed by the prober's path. */
+	json_decref(record);
+	follow_later(dispatcher, ex);
+}
+
 static void finish_execution(struct dispatcher *dispatcher, struct execution *ex, CURLcode result)
 {
 	long status = 0;
 	char error[1024];
 
+	if (ex->follow_url != NULL) {
+		finish_follow_up(dispatcher, ex, result);
+		return;
+	}
 	if (result == CURLE_OK)
 		curl_easy_getinfo(ex->easy, CURLINFO_RESPONSE_CODE, &status);
+
+	if (result == CURLE_OK && status == 409 && start_following(dispatcher, ex) == 0)
+		return;
 
 	if (result == CURLE_OK && status == 429) {
 		/* The agent did not run it: put it back where it was, and let the node breathe. */
@@ -449,19 +566,20 @@ static void collect_finished(struct dispatcher *dispatcher)
 	}
 }
 
-/* Fails every execution on node_id (NULL: every execution) with error. */
+/* Fails every execution on node_id with an error that starts with why. */
 static void abandon_executions(struct dispatcher *dispatcher, const char *node_id, const char *why)
 {
 	struct execution *ex = dispatcher->executions;
 
 	while (ex != NULL) {
 		struct execution *next = ex->next;
-		if (node_id == NULL || strcmp(ex->node_id, node_id) == 0) {
+		if (strcmp(ex->node_id, node_id) == 0) {
 			char error[512];
-			snprintf(error, sizeof(error), "%s node %s (%s) %lld ms after it was sent the job%s",
+			snprintf(error, sizeof(error),
+				 "%s node %s (%s) %lld ms after it was sent the job; the job may or may "
+				 "not have run there",
 				 why, ex->node_id, ex->url,
-				 (long long)(clock_monotonic_ms() - ex->started_ms),
-				 node_id != NULL ? "; the job may or may not have run there" : "");
+				 (long long)(clock_monotonic_ms() - ex->started_ms));
 			record_outcome(dispatcher, ex->job->id, ex->node_id, JOB_FAILED, NULL, error);
 			execution_end(dispatcher, ex);
 		}
@@ -517,6 +635,7 @@ static void *dispatcher_main(void *arg)
 
 	while (drain_inbox(dispatcher)) {
 		dispatch_waiting(dispatcher);
+		ask_followed(dispatcher);
 		curl_multi_perform(dispatcher->multi, &running);
 		collect_finished(dispatcher);
 		dispatch_waiting(dispatcher);
@@ -525,9 +644,19 @@ static void *dispatcher_main(void *arg)
 		 * Sleeps until a socket is ready or someone calls curl_multi_wakeup. The
 		 * timeout only bounds how late a job waiting on a paused node starts.
 		 */
-		curl_multi_poll(dispatcher->multi, NULL, 0, dispatcher->waiting > 0 ? 100 : 1000, NULL);
+		curl_multi_poll(dispatcher->multi, NULL, 0,
+				dispatcher->waiting > 0 || dispatcher->following > 0 ? 100 : 1000, NULL);
 	}
-	abandon_executions(dispatcher, NULL, "the coordinator stopped while waiting for the answer of");
+	/*
+	 * Stopping: jobs in flight stay RUNNING in the store. The next start sends
+	 * them again; an agent that still runs or already ran one answers from its
+	 * record (409 and following, or the recorded answer) instead of running it twice.
+	 */
+	while (dispatcher->executions != NULL) {
+		log_info("job %s stays RUNNING on node %s: the next start takes it up again",
+			 dispatcher->executions->job->id, dispatcher->executions->node_id);
+		execution_end(dispatcher, dispatcher->executions);
+	}
 	publish_counts(dispatcher);
 	return NULL;
 }

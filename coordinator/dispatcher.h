@@ -46,7 +46,7 @@ struct dispatcher *dispatcher_start(struct job_store *store, struct node_registr
 
 /*
  * Stops the thread: jobs still waiting stay QUEUED in the store; running ones
- * are abandoned and FAILED ("the coordinator stopped"). NULL is a no-op.
+ * stay RUNNING in the store, for the next start to take up again. NULL is a no-op.
  */
 void dispatcher_stop(struct dispatcher *dispatcher);
 

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# A coordinator restart in the middle of a job does not run the job twice:
+# at the next start the job is sent to its agent again, the agent answers 409
+# (already running it), and the coordinator follows it there through
+# GET /executions/{id} until it records the job's real result, once.
+. "$(dirname "$0")/lib.sh"
+
+DATA=$WORK/data
+count_file=$WORK/runs
+start_coordinator --data-dir "$DATA"
+start_agent only --capacity 2 --handler "slow=sh -c 'echo run >>$count_file; sleep \$(cat); echo done'"
+check "the agent registers" wait_until 10 nodes_registered 1
+
+# --- a clean stop (SIGTERM) while the job runs
+id=$(submit slow 6)   # seconds: outlasts the stop and the restart
+check "the job runs" wait_until 5 job_is "$id" RUNNING
+check "coordinator stops cleanly mid-job" stop_daemon "$COORD_PID"
+start_coordinator --data-dir "$DATA"
+check "after the restart the job completes" wait_until 20 job_is "$id" COMPLETED
+check_eq "with the handler's real output" "done" "$(job_field "$id" result)"
+check_eq "and it ran once" "1" "$(wc -l <"$count_file")"
+check "the coordinator followed it instead of running it again" grep -q "already running job $id" "$COORD_LOG"
+
+# --- kill -9 while the job runs
+: >"$count_file"
+id=$(submit slow 3)
+check "the second job runs" wait_until 5 job_is "$id" RUNNING
+kill_daemon "$COORD_PID"
+start_coordinator --data-dir "$DATA"
+check "after kill -9 and a restart the job completes" wait_until 20 job_is "$id" COMPLETED
+check_eq "it ran once" "1" "$(wc -l <"$count_file")"
+check "followed on its agent" grep -q "already running job $id" "$COORD_LOG"
+
+# --- a job that finished while the coordinator was down gets its real result
+: >"$count_file"
+id=$(submit slow 1)
+check "the third job runs" wait_until 5 job_is "$id" RUNNING
+kill_daemon "$COORD_PID"
+agent_finished() { [ "$(curl -s "$AGENT_URL/executions/$id" | jq -r .state)" = finished ]; }
+check "the job finishes on the agent while no coordinator runs" wait_until 10 agent_finished
+start_coordinator --data-dir "$DATA"
+check "a job that finished while the coordinator was down is COMPLETED" wait_until 20 job_is "$id" COMPLETED
+check_eq "with its real result" "done" "$(job_field "$id" result)"
+check_eq "and was not run again" "1" "$(wc -l <"$count_file")"
+
+check "agent stops cleanly" stop_daemon "$AGENT_PID"
+check "coordinator stops cleanly" stop_daemon "$COORD_PID"
+finish
