@@ -105,6 +105,7 @@ void job_clear(struct job *job)
 	free(job->payload);
 	free(job->result);
 	free(job->error);
+	free(job->reason);
 	memset(job, 0, sizeof(*job));
 }
 
@@ -117,6 +118,7 @@ int job_copy(struct job *dst, const struct job *src)
 	dst->payload = dup_or_null(src->payload, &failed);
 	dst->result = dup_or_null(src->result, &failed);
 	dst->error = dup_or_null(src->error, &failed);
+	dst->reason = dup_or_null(src->reason, &failed);
 	if (failed) {
 		job_clear(dst);
 		return -1;
@@ -145,13 +147,17 @@ static json_t *timestamp_json(int64_t wall_ms)
 
 json_t *job_to_json(const struct job *job)
 {
-	return json_pack("{s:s, s:s, s:o, s:s, s:o, s:o, s:o, s:o, s:o}", "id", job->id, "type",
+	json_t *json = json_pack("{s:s, s:s, s:o, s:s, s:o, s:o, s:o, s:o, s:o}", "id", job->id, "type",
 			 job->type, "payload", string_or_placeholder(job->payload), "status",
 			 job_status_name(job->status), "node_id",
 			 job->node_id[0] != '\0' ? json_string(job->node_id) : json_null(),
 			 "created_at", timestamp_json(job->created_at), "updated_at",
 			 timestamp_json(job->updated_at), "result", string_or_placeholder(job->result),
 			 "error", string_or_placeholder(job->error));
+	/* Only a QUEUED job for which someone worked out why it waits has a reason. */
+	if (json != NULL && job->reason != NULL)
+		json_object_set_new(json, "reason", string_or_placeholder(job->reason));
+	return json;
 }
 
 /* Field readers for decoding. Each returns 0, or -1 with err naming the field. */
@@ -232,6 +238,8 @@ int job_from_json(const json_t *json, struct job *out, char *err, size_t err_siz
 	out->payload = dup_or_null(payload, &failed);
 	out->result = dup_or_null(result, &failed);
 	out->error = dup_or_null(error, &failed);
+	/* Optional: present only on QUEUED jobs. */
+	out->reason = dup_or_null(json_string_value(json_object_get(json, "reason")), &failed);
 	if (failed) {
 		snprintf(err, err_size, "out of memory");
 		goto fail;

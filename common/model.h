@@ -40,6 +40,8 @@ struct job {
 	int64_t updated_at;
 	char *result;               /* the agent's output; NULL until COMPLETED */
 	char *error;                /* why it failed, in words; NULL unless FAILED */
+	char *reason;               /* why a QUEUED job waits, in words; not stored: the
+	                               coordinator works it out when it answers */
 };
 
 struct node {

@@ -13,6 +13,27 @@ static struct coordinator_app *app_of(struct http_request *request)
 	return request->app;
 }
 
+/* Fills job->reason for a QUEUED job: why it waits, in words a person understands. */
+static void explain_wait(struct coordinator_app *app, struct job *job)
+{
+	char text[256];
+	size_t matching = 0;
+	enum scheduler_verdict verdict;
+
+	if (job->status != JOB_QUEUED || job->reason != NULL)
+		return;
+	verdict = node_registry_explain(app->registry, job->type, &matching);
+	if (verdict == SCHEDULER_PICKED)
+		snprintf(text, sizeof(text), "waiting for its turn: a node that runs '%s' has room",
+			 job->type);
+	else if (verdict == SCHEDULER_ALL_FULL)
+		snprintf(text, sizeof(text), "all %zu node%s that run '%s' are full", matching,
+			 matching == 1 ? "" : "s", job->type);
+	else
+		scheduler_verdict_describe(verdict, job->type, text, sizeof(text));
+	job->reason = strdup(text);
+}
+
 static void reply_store_failure(struct http_request *request, enum job_store_result rc,
 				const char *id)
 {
@@ -45,6 +66,7 @@ static void handle_submit_job(struct http_request *request)
 		log_error("job %s is stored but could not be queued for dispatch (out of memory)",
 			  job.id);
 	log_info("job %s (%s) submitted", job.id, job.type);
+	explain_wait(app, &job);
 	snprintf(location, sizeof(location), "/jobs/%s", job.id);
 	http_reply_json(request, 201, job_to_json(&job), location);
 	job_clear(&job);
@@ -112,8 +134,10 @@ static void handle_list_jobs(struct http_request *request)
 		return;
 	}
 	jobs = json_array();
-	for (size_t i = 0; i < list.count; i++)
+	for (size_t i = 0; i < list.count; i++) {
+		explain_wait(app, &list.items[i]);
 		json_array_append_new(jobs, job_to_json(&list.items[i]));
+	}
 	job_list_clear(&list);
 	http_reply_json(request, 200, json_pack("{s:o}", "jobs", jobs), NULL);
 }
@@ -127,6 +151,7 @@ static void handle_get_job(struct http_request *request)
 		reply_store_failure(request, rc, request->params[0]);
 		return;
 	}
+	explain_wait(app_of(request), &job);
 	http_reply_json(request, 200, job_to_json(&job), NULL);
 	job_clear(&job);
 }

@@ -279,6 +279,20 @@ bool node_registry_reserve(struct node_registry *registry, const char *type,
 	return reserved;
 }
 
+enum scheduler_verdict node_registry_explain(struct node_registry *registry, const char *type,
+					     size_t *matching)
+{
+	enum scheduler_verdict verdict;
+
+	pthread_mutex_lock(&registry->lock);
+	scheduler_pick(registry->view, registry->count, type, clock_monotonic_ms(), &verdict);
+	*matching = 0;
+	for (size_t i = 0; i < registry->count; i++)
+		*matching += node_has_type(&registry->entries[i]->node, type);
+	pthread_mutex_unlock(&registry->lock);
+	return verdict;
+}
+
 void node_registry_release(struct node_registry *registry, const char *node_id)
 {
 	long index;

@@ -72,6 +72,14 @@ void node_registry_count(struct node_registry *registry, size_t *total, size_t *
  */
 bool node_registry_reserve(struct node_registry *registry, const char *type,
 			   struct node_slot *out, enum scheduler_verdict *verdict);
+/*
+ * Why a job of type would wait right now, as scheduler_pick sees the
+ * registry, without taking anything: SCHEDULER_PICKED means a node has room
+ * (the job is next in line, behind older jobs). *matching counts the nodes
+ * that advertise type.
+ */
+enum scheduler_verdict node_registry_explain(struct node_registry *registry, const char *type,
+					     size_t *matching);
 /* Gives back a slot taken by node_registry_reserve. */
 void node_registry_release(struct node_registry *registry, const char *node_id);
 /* Offers the node no job for pause_ms (it said it was full). */

@@ -94,15 +94,21 @@ const char *display_job_outcome(const struct job *job)
 }
 
 /* The fields display_job() shows, as display_block() text. */
+#define DISPLAY_MAX_FIELDS 16
+
 struct fields {
-	const char *labels[9];
-	char *values[9];
+	const char *labels[DISPLAY_MAX_FIELDS];
+	char *values[DISPLAY_MAX_FIELDS];
 	size_t count;
 	bool failed;
 };
 
 static void add_field(struct fields *fields, const char *label, const char *text)
 {
+	if (fields->count == DISPLAY_MAX_FIELDS) {
+		fields->failed = true; /* a programming error: more fields than room */
+		return;
+	}
 	fields->labels[fields->count] = label;
 	fields->values[fields->count] = display_block(text);
 	fields->failed |= fields->values[fields->count] == NULL;
@@ -122,6 +128,8 @@ int display_job(FILE *out, const struct job *job, bool brief)
 		add_field(&fields, "type", job->type);
 	add_field(&fields, "status", job_status_name(job->status));
 	add_field(&fields, "node", job->node_id[0] != '\0' ? job->node_id : NULL);
+	if (job->reason != NULL)
+		add_field(&fields, "waiting", job->reason);
 	if (brief) {
 		if (job->status == JOB_FAILED)
 			add_field(&fields, "error", job->error);

@@ -21,6 +21,8 @@ for c in 1 2 3; do burst "$c" & clients+=($!); done
 wait "${clients[@]}"
 cat "$WORK"/ids.* >"$WORK/ids"
 check_eq "15 jobs were accepted" "15" "$(grep -c '^j-' "$WORK/ids")"
+full_reason() { api_get '/jobs?status=QUEUED&limit=1' | jq -e '.jobs[0].reason == "all 2 nodes that run '"'"'sleep'"'"' are full"' >/dev/null; }
+check "a job waiting for a slot says that all nodes are full" wait_until 5 full_reason
 
 max_running=0
 sample() {

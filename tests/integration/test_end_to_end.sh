@@ -53,6 +53,9 @@ check "updated_at is RFC 3339 UTC" bash -c "[[ '$(job_field "$echo_id" updated_a
 nobody_id=$(submit nosuchtype x)
 sleep_check() { sleep 0.5; job_is "$nobody_id" QUEUED; }
 check "a job of a type no node has stays QUEUED" sleep_check
+check_eq "and says why it waits" "no registered node runs jobs of type 'nosuchtype'" "$(job_field "$nobody_id" reason)"
+check_contains "meshctl job shows why it waits" "waiting:  no registered node runs jobs of type 'nosuchtype'" "$("$BIN/meshctl" --coordinator "$COORD_URL" job "$nobody_id")"
+check_eq "a finished job has no reason" "null" "$(job_field "$echo_id" reason)"
 
 # --- filters
 check_eq "filter by status FAILED" "$fail_id" "$(api_get '/jobs?status=FAILED' | jq -r '.jobs[].id')"

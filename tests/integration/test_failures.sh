@@ -13,6 +13,7 @@ early_id=$(submit echo "before any agent")
 early_wait() { sleep 0.6; job_is "$early_id" QUEUED; }
 check "a job submitted before any agent exists stays QUEUED" early_wait
 check_eq "it carries no node yet" "null" "$(job_field "$early_id" node_id)"
+check_eq "it says why it waits" "no node is registered" "$(job_field "$early_id" reason)"
 start_agent first --capacity 2
 check "it runs once an agent registers" wait_until 10 job_is "$early_id" COMPLETED
 check_eq "with the right result" "before any agent" "$(job_field "$early_id" result)"

@@ -72,6 +72,31 @@ START_TEST(test_model_encodes_a_full_job_with_every_field)
 }
 END_TEST
 
+START_TEST(test_model_carries_a_queued_jobs_reason_through_json)
+{
+	struct job job = {0}, back;
+	char err[256];
+	json_t *json;
+
+	strcpy(job.id, "j-000000000002");
+	job.type = strdup("echo");
+	job.payload = strdup("");
+	job.status = JOB_QUEUED;
+	job.created_at = job.updated_at = T0;
+	json = job_to_json(&job);
+	ck_assert_ptr_null(json_object_get(json, "reason"));
+	json_decref(json);
+	job.reason = strdup("no node is registered");
+	json = job_to_json(&job);
+	ck_assert_str_eq(json_string_value(json_object_get(json, "reason")), "no node is registered");
+	ck_assert_int_eq(job_from_json(json, &back, err, sizeof(err)), 0);
+	ck_assert_str_eq(back.reason, "no node is registered");
+	job_clear(&back);
+	json_decref(json);
+	job_clear(&job);
+}
+END_TEST
+
 START_TEST(test_model_encodes_absent_node_result_and_error_as_null)
 {
 	struct job job = {0};
@@ -665,6 +690,7 @@ static Suite *model_suite(void)
 	tcase_set_timeout(tc, 10);
 	tcase_add_test(tc, test_model_encodes_a_full_job_with_every_field);
 	tcase_add_test(tc, test_model_encodes_absent_node_result_and_error_as_null);
+	tcase_add_test(tc, test_model_carries_a_queued_jobs_reason_through_json);
 	tcase_add_test(tc, test_model_writes_timestamps_as_rfc3339_utc_with_milliseconds);
 	tcase_add_test(tc, test_model_round_trips_a_job_through_json);
 	tcase_add_test(tc, test_model_encodes_invalid_utf8_output_as_a_placeholder);
