@@ -80,6 +80,8 @@ static void handle_list_jobs(struct http_request *request)
 	char status[32], node_id[MESH_ID_SIZE], type[MESH_TYPE_MAX + 1], limit[32], scratch[64];
 	const char *unknown;
 	struct job_list list;
+	const struct job *seen[8]; /* QUEUED jobs already explained, one per type */
+	size_t seen_count = 0;
 	json_t *jobs;
 	int found;
 
@@ -135,8 +137,21 @@ static void handle_list_jobs(struct http_request *request)
 	}
 	jobs = json_array();
 	for (size_t i = 0; i < list.count; i++) {
-		explain_wait(app, &list.items[i]);
-		json_array_append_new(jobs, job_to_json(&list.items[i]));
+		struct job *job = &list.items[i];
+		/*
+		 * Jobs of one type wait for the same reason: ask the registry once per
+		 * type (the last few seen), not once per job of a long list.
+		 */
+		for (size_t k = 0; k < seen_count && job->status == JOB_QUEUED; k++) {
+			if (strcmp(seen[k]->type, job->type) == 0) {
+				job->reason = strdup(seen[k]->reason);
+				break;
+			}
+		}
+		explain_wait(app, job);
+		if (job->reason != NULL && seen_count < sizeof(seen) / sizeof(seen[0]))
+			seen[seen_count++] = job;
+		json_array_append_new(jobs, job_to_json(job));
 	}
 	job_list_clear(&list);
 	http_reply_json(request, 200, json_pack("{s:o}", "jobs", jobs), NULL);
