@@ -183,40 +183,32 @@ out:
 	execute_request_clear(&job);
 }
 
-/* The GET /executions/{job_id} body of one record: a new reference, or NULL if out of memory. */
-static json_t *execution_json(const struct execution_record_entry *entry)
+/* The GET /executions/{job_id} body of one record: a new string, or NULL if out of memory. */
+static char *execution_body(const struct execution_record_entry *entry)
 {
-	char started[CLOCK_RFC3339_SIZE], finished[CLOCK_RFC3339_SIZE];
-	json_t *answer = NULL, *output, *error;
-	json_t *json;
+	struct execution_status status = {
+		.job_id = (char *)entry->job_id, /* borrowed: only read by the encoder */
+		.finished = entry->state != EXECUTION_RUNNING,
+		.started_ms = entry->started_ms,
+		.finished_ms = entry->finished_ms,
+		.http_status = entry->http_status,
+	};
+	json_t *answer = NULL;
+	char *body;
 
-	clock_format_rfc3339(entry->started_ms, started, sizeof(started));
-	if (entry->state == EXECUTION_RUNNING)
-		return json_pack("{s:s, s:s, s:s}", "job_id", entry->job_id, "state", "running",
-				 "started_at", started);
-	clock_format_rfc3339(entry->finished_ms, finished, sizeof(finished));
-	json = json_pack("{s:s, s:s, s:s, s:s}", "job_id", entry->job_id, "state", "finished",
-			 "started_at", started, "finished_at", finished);
-	if (json == NULL)
-		return NULL;
-	/* The body is the one the agent wrote itself: valid JSON, valid UTF-8. */
-	if (entry->body != NULL)
-		answer = json_loads(entry->body, 0, NULL);
-	output = json_object_get(answer, "output");
-	error = json_object_get(answer, "error");
-	if (entry->http_status == 200 && json_is_string(output)) {
-		json_object_set_new(json, "status", json_string("ok"));
-		json_object_set(json, "output", output);
-	} else {
-		json_object_set_new(json, "status", json_string("failed"));
-		if (json_is_string(error))
-			json_object_set(json, "error", error);
-		else
-			json_object_set_new(json, "error", json_string(LOST_ANSWER_ERROR));
-		json_object_set_new(json, "http_status", json_integer(entry->http_status));
+	if (status.finished) {
+		/* The answer the agent wrote itself: valid JSON, valid UTF-8. */
+		if (entry->body != NULL)
+			answer = json_loads(entry->body, 0, NULL);
+		status.output = (char *)json_string_value(json_object_get(answer, "output"));
+		status.error = (char *)json_string_value(json_object_get(answer, "error"));
+		status.ok = entry->http_status == 200 && status.output != NULL;
+		if (!status.ok && status.error == NULL)
+			status.error = (char *)LOST_ANSWER_ERROR;
 	}
+	body = execution_status_encode(&status);
 	json_decref(answer);
-	return json;
+	return body;
 }
 
 static void handle_execution(struct http_request *request)
@@ -224,12 +216,18 @@ static void handle_execution(struct http_request *request)
 	const struct agent_api_app *app = request->app;
 	const char *job_id = request->params[0];
 	struct execution_record_entry entry;
+	char *body;
 
 	if (!execution_record_get(app->executions, job_id, clock_wall_ms(), &entry)) {
 		http_reply_error(request, 404, "this agent has no record of job %s", job_id);
 		return;
 	}
-	http_reply_json(request, 200, execution_json(&entry), NULL);
+	body = execution_body(&entry);
+	if (body == NULL)
+		http_reply_error(request, 500, "the agent is out of memory");
+	else
+		http_reply_text(request, 200, body, strlen(body), NULL);
+	free(body);
 	execution_record_entry_clear(&entry);
 }
 

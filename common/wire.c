@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "model.h"
 
 json_t *wire_parse_object(const char *text, size_t len, char *err, size_t err_size)
@@ -416,4 +417,81 @@ char *execute_response_encode_failed(const char *error)
 	if (value == NULL)
 		value = json_string("(error is not valid UTF-8)");
 	return wire_dump(json_pack("{s:s, s:o}", "status", "failed", "error", value));
+}
+
+char *execution_status_encode(const struct execution_status *status)
+{
+	char started[CLOCK_RFC3339_SIZE], finished[CLOCK_RFC3339_SIZE];
+	json_t *json;
+
+	clock_format_rfc3339(status->started_ms, started, sizeof(started));
+	if (!status->finished)
+		return wire_dump(json_pack("{s:s, s:s, s:s}", "job_id", status->job_id, "state",
+					   "running", "started_at", started));
+	clock_format_rfc3339(status->finished_ms, finished, sizeof(finished));
+	json = json_pack("{s:s, s:s, s:s, s:s}", "job_id", status->job_id, "state", "finished",
+			 "started_at", started, "finished_at", finished);
+	if (json == NULL)
+		return NULL;
+	if (status->ok) {
+		json_object_set_new(json, "status", json_string("ok"));
+		json_object_set_new(json, "output", json_string(status->output ? status->output : ""));
+	} else {
+		json_object_set_new(json, "status", json_string("failed"));
+		json_object_set_new(json, "error", json_string(status->error ? status->error : ""));
+		json_object_set_new(json, "http_status", json_integer(status->http_status));
+	}
+	return wire_dump(json);
+}
+
+int execution_status_decode(const char *body, size_t len, struct execution_status *out, char *err,
+			    size_t err_size)
+{
+	json_t *json;
+	const char *state, *outcome;
+	int rc = -1;
+
+	memset(out, 0, sizeof(*out));
+	json = wire_parse_object(body, len, err, err_size);
+	if (json == NULL)
+		return -1;
+	if (take_string(json, "job_id", &out->job_id, err, err_size) != 0)
+		goto out;
+	state = json_string_value(json_object_get(json, "state"));
+	if (state == NULL || (strcmp(state, "running") != 0 && strcmp(state, "finished") != 0)) {
+		snprintf(err, err_size, "field 'state' must be \"running\" or \"finished\"");
+		goto out;
+	}
+	out->finished = strcmp(state, "finished") == 0;
+	if (!out->finished) {
+		rc = 0;
+		goto out;
+	}
+	outcome = json_string_value(json_object_get(json, "status"));
+	if (outcome != NULL && strcmp(outcome, "ok") == 0) {
+		out->ok = true;
+		if (take_string(json, "output", &out->output, err, err_size) != 0)
+			goto out;
+	} else if (outcome != NULL && strcmp(outcome, "failed") == 0) {
+		if (take_string(json, "error", &out->error, err, err_size) != 0)
+			goto out;
+		out->http_status = (long)json_integer_value(json_object_get(json, "http_status"));
+	} else {
+		snprintf(err, err_size, "field 'status' must be \"ok\" or \"failed\"");
+		goto out;
+	}
+	rc = 0;
+out:
+	json_decref(json);
+	if (rc != 0)
+		execution_status_clear(out);
+	return rc;
+}
+
+void execution_status_clear(struct execution_status *status)
+{
+	free(status->job_id);
+	free(status->output);
+	free(status->error);
+	memset(status, 0, sizeof(*status));
 }

@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define WIRE_ERROR_SIZE 256
 
@@ -92,5 +93,26 @@ void execute_response_clear(struct execute_response *response);
 /* output may hold invalid UTF-8: it is then replaced by a note saying so. */
 char *execute_response_encode_ok(const char *output);
 char *execute_response_encode_failed(const char *error);
+
+/*
+ * GET /executions/{job_id} (agent -> coordinator): what an agent knows of a
+ * job it ran. Strings are owned (execution_status_clear).
+ */
+struct execution_status {
+	char *job_id;
+	bool finished;      /* false: still running */
+	int64_t started_ms; /* wall ms */
+	int64_t finished_ms;
+	bool ok;            /* when finished */
+	char *output;       /* when finished and ok */
+	char *error;        /* when finished and not ok */
+	long http_status;   /* when finished and not ok: what POST /execute answered */
+};
+
+char *execution_status_encode(const struct execution_status *status);
+/* Like execute_response_decode, ignores members it does not know. */
+int execution_status_decode(const char *body, size_t len, struct execution_status *out, char *err,
+			    size_t err_size);
+void execution_status_clear(struct execution_status *status);
 
 #endif

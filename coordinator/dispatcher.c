@@ -453,9 +453,8 @@ static void ask_followed(struct dispatcher *dispatcher)
 static void finish_follow_up(struct dispatcher *dispatcher, struct execution *ex, CURLcode result)
 {
 	char error[1024], decode_error[WIRE_ERROR_SIZE];
+	struct execution_status record;
 	long status = 0;
-	json_t *record = NULL;
-	const char *state, *outcome;
 
 	if (clock_monotonic_ms() - ex->started_ms > dispatcher->config.execute_timeout_ms) {
 		snprintf(error, sizeof(error),
@@ -476,28 +475,26 @@ static void finish_follow_up(struct dispatcher *dispatcher, struct execution *ex
 		execution_end(dispatcher, ex);
 		return;
 	}
-	if (result == CURLE_OK && status == 200)
-		record = wire_parse_object(ex->response.data ? ex->response.data : "", ex->response.len,
-					   decode_error, sizeof(decode_error));
-	state = json_string_value(json_object_get(record, "state"));
-	outcome = json_string_value(json_object_get(record, "status"));
-	if (state != NULL && strcmp(state, "finished") == 0 && outcome != NULL) {
-		const char *output = json_string_value(json_object_get(record, "output"));
-		const char *failure = json_string_value(json_object_get(record, "error"));
-		if (strcmp(outcome, "ok") == 0 && output != NULL) {
-			record_outcome(dispatcher, ex->job->id, ex->node_id, JOB_COMPLETED, output, NULL);
-		} else {
-			snprintf(error, sizeof(error), "node %s (%s) answered HTTP %lld: %s", ex->node_id,
-				 ex->url, (long long)json_integer_value(json_object_get(record, "http_status")),
-				 failure != NULL ? failure : "(no error given)");
-			record_outcome(dispatcher, ex->job->id, ex->node_id, JOB_FAILED, NULL, error);
+	if (result == CURLE_OK && status == 200 &&
+	    execution_status_decode(ex->response.data ? ex->response.data : "", ex->response.len,
+				    &record, decode_error, sizeof(decode_error)) == 0) {
+		if (record.finished) {
+			if (record.ok) {
+				record_outcome(dispatcher, ex->job->id, ex->node_id, JOB_COMPLETED,
+					       record.output, NULL);
+			} else {
+				snprintf(error, sizeof(error), "node %s (%s) answered HTTP %ld: %s",
+					 ex->node_id, ex->url, record.http_status, record.error);
+				record_outcome(dispatcher, ex->job->id, ex->node_id, JOB_FAILED, NULL,
+					       error);
+			}
+			execution_status_clear(&record);
+			execution_end(dispatcher, ex);
+			return;
 		}
-		json_decref(record);
-		execution_end(dispatcher, ex);
-		return;
+		execution_status_clear(&record);
 	}
 	/* Still running, or no clear answer this time: a lost node is failed by the prober's path. */
-	json_decref(record);
 	follow_later(dispatcher, ex);
 }
 

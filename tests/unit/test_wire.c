@@ -675,6 +675,47 @@ START_TEST(test_wire_parse_object_says_where_json_breaks)
 }
 END_TEST
 
+START_TEST(test_wire_execution_status_round_trips_each_state)
+{
+	struct execution_status in[] = {
+		{.job_id = "j-1", .finished = false, .started_ms = 1000},
+		{.job_id = "j-2", .finished = true, .started_ms = 1000, .finished_ms = 2500, .ok = true,
+		 .output = "done"},
+		{.job_id = "j-3", .finished = true, .started_ms = 1000, .finished_ms = 2500,
+		 .error = "handler 'x' exited with status 3", .http_status = 422},
+	};
+	for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
+		struct execution_status out;
+		char err[WIRE_ERROR_SIZE] = "";
+		char *text = execution_status_encode(&in[i]);
+		ck_assert_ptr_nonnull(text);
+		ck_assert_msg(execution_status_decode(text, strlen(text), &out, err, sizeof(err)) == 0,
+			      "%s: %s", text, err);
+		ck_assert_str_eq(out.job_id, in[i].job_id);
+		ck_assert(out.finished == in[i].finished);
+		ck_assert(out.ok == in[i].ok);
+		if (in[i].output != NULL)
+			ck_assert_str_eq(out.output, in[i].output);
+		if (in[i].error != NULL) {
+			ck_assert_str_eq(out.error, in[i].error);
+			ck_assert_int_eq(out.http_status, in[i].http_status);
+		}
+		execution_status_clear(&out);
+		free(text);
+	}
+}
+END_TEST
+
+START_TEST(test_wire_execution_status_rejects_an_unknown_state)
+{
+	struct execution_status out;
+	char err[WIRE_ERROR_SIZE] = "";
+	const char *body = "{\"job_id\":\"j-1\",\"state\":\"paused\"}";
+	ck_assert_int_eq(execution_status_decode(body, strlen(body), &out, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "'state'"));
+}
+END_TEST
+
 static Suite *wire_suite(void)
 {
 	Suite *s = suite_create("wire");
@@ -709,6 +750,8 @@ static Suite *wire_suite(void)
 	tcase_add_loop_test(tc, test_wire_execute_response_errors_name_the_field, 0,
 			    (int)(sizeof(response_errors) / sizeof(response_errors[0])));
 	tcase_add_test(tc, test_wire_execute_response_reads_only_status_and_its_member);
+	tcase_add_test(tc, test_wire_execution_status_round_trips_each_state);
+	tcase_add_test(tc, test_wire_execution_status_rejects_an_unknown_state);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("errors");
