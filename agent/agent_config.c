@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "address.h"
+#include "drain.h"
 #include "executor.h"
 #include "model.h"
 
@@ -35,6 +36,9 @@ void agent_config_usage(FILE *out)
 		"                        %d bytes) as the output; otherwise the job fails with the\n"
 		"                        status and the end of stderr. TYPE is 1 to %d of letters,\n"
 		"                        digits, '_', '.', '-'; echo and sleep cannot be redefined.\n"
+		"  --drain-grace-ms MS   on SIGTERM, SIGINT or SIGHUP, how long running jobs may go\n"
+		"                        on before they are cancelled, 0 to %ld; 0 cancels them\n"
+		"                        at once (default %ld)\n"
 		"  --log-level LEVEL     debug, info, warn or error (default info)\n"
 		"  -n, --check           check the flags and handlers, print \"configuration OK\", exit\n"
 		"  -h, --help            print this help and exit\n"
@@ -46,14 +50,21 @@ void agent_config_usage(FILE *out)
 		"                        work; the output is \"slept N ms\"\n"
 		"  TYPE                  each --handler\n"
 		"\n"
-		"SIGTERM, SIGINT or SIGHUP stops the agent: it refuses new jobs (503), sends SIGTERM to\n"
-		"running handlers' process groups (SIGKILL %d ms later) and exits.\n"
+		"A job sent with timeout_ms is stopped after that long: a handler's whole process\n"
+		"group is killed (SIGKILL), and the job fails with \"timed_out\": true.\n"
+		"\n"
+		"SIGTERM, SIGINT or SIGHUP drains the agent, then it exits: it refuses new jobs\n"
+		"(503), tells the coordinator (POST /nodes/ID/drain), waits up to --drain-grace-ms\n"
+		"for running jobs to end, cancels those still running (their process groups are\n"
+		"killed; the jobs fail with \"cancelled\": true), waits up to 5 s for their answers\n"
+		"to go out, and deregisters (DELETE /nodes/ID). A second signal during the wait\n"
+		"cancels the running jobs at once.\n"
 		"\n"
 		"Exit status: %d stopped by a signal, %d could not start (e.g. cannot listen),\n"
 		"%d bad flags or handlers.\n",
 		AGENT_DEFAULT_LISTEN, MESH_NAME_MAX, MESH_CAPACITY_MAX, EXECUTOR_OUTPUT_LIMIT,
-		MESH_TYPE_MAX, EXECUTOR_SLEEP_MAX_MS, EXECUTOR_KILL_GRACE_MS, AGENT_EXIT_OK,
-		AGENT_EXIT_FAILURE, AGENT_EXIT_USAGE);
+		MESH_TYPE_MAX, DRAIN_MAX_GRACE_MS, DRAIN_DEFAULT_GRACE_MS, EXECUTOR_SLEEP_MAX_MS,
+		AGENT_EXIT_OK, AGENT_EXIT_FAILURE, AGENT_EXIT_USAGE);
 }
 
 void agent_config_clear(struct agent_config *cfg)
@@ -214,6 +225,7 @@ static int set_defaults(struct agent_config *cfg, FILE *err)
 
 	cfg->capacity = cpus < 1 ? 1 : cpus > MESH_CAPACITY_MAX ? MESH_CAPACITY_MAX : (int)cpus;
 	cfg->log_level = LOG_INFO;
+	cfg->drain_grace_ms = DRAIN_DEFAULT_GRACE_MS;
 	return check_listen(cfg, AGENT_DEFAULT_LISTEN, err);
 }
 
@@ -221,7 +233,7 @@ enum agent_config_action agent_config_parse(int argc, char **argv, struct agent_
 					    FILE *out, FILE *err)
 {
 	enum { OPT_LISTEN = 256, OPT_COORDINATOR, OPT_ADVERTISE, OPT_NAME, OPT_CAPACITY, OPT_HANDLER,
-	       OPT_LOG_LEVEL, OPT_HELP, OPT_VERSION };
+	       OPT_LOG_LEVEL, OPT_DRAIN_GRACE, OPT_HELP, OPT_VERSION };
 	static const struct option options[] = {
 		{"listen", required_argument, NULL, OPT_LISTEN},
 		{"coordinator", required_argument, NULL, OPT_COORDINATOR},
@@ -230,6 +242,7 @@ enum agent_config_action agent_config_parse(int argc, char **argv, struct agent_
 		{"capacity", required_argument, NULL, OPT_CAPACITY},
 		{"handler", required_argument, NULL, OPT_HANDLER},
 		{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+		{"drain-grace-ms", required_argument, NULL, OPT_DRAIN_GRACE},
 		{"check", no_argument, NULL, 'n'},
 		{"help", no_argument, NULL, OPT_HELP},
 		{"version", no_argument, NULL, OPT_VERSION},
@@ -286,6 +299,17 @@ enum agent_config_action agent_config_parse(int argc, char **argv, struct agent_
 				fprintf(err, "mesh-agent: --log-level must be debug, info, warn or error (got '%.40s')\n",
 					value);
 				rc = -1;
+			}
+			break;
+		case OPT_DRAIN_GRACE:
+			if (parse_long_in_range(value, 0, DRAIN_MAX_GRACE_MS, &number) != 0) {
+				fprintf(err,
+					"mesh-agent: --drain-grace-ms must be a whole number of milliseconds "
+					"from 0 to %ld (got '%.40s')\n",
+					DRAIN_MAX_GRACE_MS, value);
+				rc = -1;
+			} else {
+				cfg->drain_grace_ms = number;
 			}
 			break;
 		case 'n':

@@ -36,6 +36,7 @@ struct agent_config {
 	struct agent_handler_flag *handlers;
 	size_t handler_count;
 	enum log_level log_level;
+	long drain_grace_ms;      /* --drain-grace-ms: how long a stop waits for running jobs (0..DRAIN_MAX_GRACE_MS) */
 	bool check_only;          /* -n/--check: validate and exit */
 };
 

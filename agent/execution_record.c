@@ -1,10 +1,13 @@
 /*
- * execution_record: a hash index of job ids over nodes, plus a doubly linked
- * list of the FINISHED nodes in the order they finished (oldest first), from
- * which both bounds drop.
+ * execution_record: a hash index of (job id, attempt) over nodes, plus a
+ * doubly linked list of the FINISHED nodes in the order they finished (oldest
+ * first), from which both bounds drop. The hash is of the job id alone, so
+ * every attempt of a job is in one bucket and "the newest attempt" is one
+ * bucket walk.
  *
  * Lock: rec->lock guards everything in struct execution_record and every node
- * reachable from it. Only max_finished, max_age_ms, buckets (the array, not
+ * reachable from it; rec->finished_cond is broadcast when a node becomes
+ * FINISHED. Only max_finished, max_age_ms, buckets (the array, not
  * its contents) and bucket_count are fixed after execution_record_new.
  */
 #include "execution_record.h"
@@ -13,10 +16,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
+#include "deadline.h"
+
 struct record_node {
 	struct record_node *hash_next;
 	struct record_node *older, *newer; /* the finish-order list; FINISHED nodes only */
 	char job_id[MESH_ID_SIZE];
+	int attempt;
 	enum execution_state state;
 	int64_t started_ms, finished_ms;
 	int http_status;
@@ -25,6 +32,7 @@ struct record_node {
 
 struct execution_record {
 	pthread_mutex_t lock;
+	pthread_cond_t finished_cond;
 	size_t max_finished;
 	int64_t max_age_ms;
 	struct record_node **buckets;
@@ -44,12 +52,20 @@ static size_t bucket_of(const struct execution_record *rec, const char *job_id)
 	return (size_t)(hash & (rec->bucket_count - 1));
 }
 
-static struct record_node *find(const struct execution_record *rec, const char *job_id)
+/* The node of attempt of job_id, or with attempt 0 the one of its newest attempt; NULL if none. */
+static struct record_node *find(const struct execution_record *rec, const char *job_id, int attempt)
 {
-	struct record_node *n = rec->buckets[bucket_of(rec, job_id)];
-	while (n != NULL && strcmp(n->job_id, job_id) != 0)
-		n = n->hash_next;
-	return n;
+	struct record_node *found = NULL;
+
+	for (struct record_node *n = rec->buckets[bucket_of(rec, job_id)]; n != NULL; n = n->hash_next) {
+		if (strcmp(n->job_id, job_id) != 0)
+			continue;
+		if (n->attempt == attempt)
+			return n;
+		if (attempt == 0 && (found == NULL || n->attempt > found->attempt))
+			found = n;
+	}
+	return found;
 }
 
 static void node_free(struct record_node *n)
@@ -91,6 +107,7 @@ static bool copy_out(const struct record_node *n, struct execution_record_entry 
 {
 	memset(out, 0, sizeof(*out));
 	memcpy(out->job_id, n->job_id, sizeof(out->job_id));
+	out->attempt = n->attempt;
 	out->state = n->state;
 	out->started_ms = n->started_ms;
 	out->finished_ms = n->finished_ms;
@@ -124,6 +141,12 @@ struct execution_record *execution_record_new(size_t max_finished, int64_t max_a
 		free(rec);
 		return NULL;
 	}
+	if (deadline_cond_init(&rec->finished_cond) != 0) {
+		pthread_mutex_destroy(&rec->lock);
+		free(rec->buckets);
+		free(rec);
+		return NULL;
+	}
 	rec->bucket_count = buckets;
 	rec->max_finished = max_finished;
 	rec->max_age_ms = max_age_ms;
@@ -143,12 +166,13 @@ void execution_record_free(struct execution_record *rec)
 		}
 	}
 	free(rec->buckets);
+	pthread_cond_destroy(&rec->finished_cond);
 	pthread_mutex_destroy(&rec->lock);
 	free(rec);
 }
 
 enum execution_record_begin execution_record_begin(struct execution_record *rec, const char *job_id,
-						   int64_t now_ms,
+						   int attempt, int64_t now_ms,
 						   struct execution_record_entry *existing)
 {
 	enum execution_record_begin result = EXECUTION_RECORD_NOMEM;
@@ -157,19 +181,20 @@ enum execution_record_begin execution_record_begin(struct execution_record *rec,
 
 	if (existing != NULL)
 		memset(existing, 0, sizeof(*existing));
-	if (len == 0 || len >= MESH_ID_SIZE)
+	if (len == 0 || len >= MESH_ID_SIZE || attempt < 1)
 		return EXECUTION_RECORD_NOMEM;
 	/* Allocated outside the lock; freed unused if the id is known. */
 	fresh = calloc(1, sizeof(*fresh));
 	if (fresh == NULL)
 		return EXECUTION_RECORD_NOMEM;
 	memcpy(fresh->job_id, job_id, len + 1);
+	fresh->attempt = attempt;
 	fresh->state = EXECUTION_RUNNING;
 	fresh->started_ms = now_ms;
 
 	pthread_mutex_lock(&rec->lock);
 	enforce_bounds(rec, now_ms);
-	n = find(rec, job_id);
+	n = find(rec, job_id, attempt);
 	if (n != NULL) {
 		if (existing == NULL || copy_out(n, existing))
 			result = EXECUTION_RECORD_KNOWN;
@@ -187,15 +212,15 @@ out:
 	return result;
 }
 
-int execution_record_finish(struct execution_record *rec, const char *job_id, int64_t now_ms,
-			    int http_status, const char *body)
+int execution_record_finish(struct execution_record *rec, const char *job_id, int attempt,
+			    int64_t now_ms, int http_status, const char *body)
 {
 	char *copy = body != NULL ? strdup(body) : NULL;
 	struct record_node *n;
 	int rc = -1;
 
 	pthread_mutex_lock(&rec->lock);
-	n = find(rec, job_id);
+	n = attempt >= 1 ? find(rec, job_id, attempt) : NULL;
 	if (n == NULL || n->state != EXECUTION_RUNNING)
 		goto out;
 	n->state = EXECUTION_FINISHED;
@@ -214,6 +239,7 @@ int execution_record_finish(struct execution_record *rec, const char *job_id, in
 	rec->finished++;
 	/* Bounded by count at once; by age from now on (this one is not expired yet unless max_age has passed). */
 	enforce_bounds(rec, now_ms);
+	pthread_cond_broadcast(&rec->finished_cond);
 	rc = 0;
 out:
 	pthread_mutex_unlock(&rec->lock);
@@ -221,8 +247,24 @@ out:
 	return rc;
 }
 
-bool execution_record_get(struct execution_record *rec, const char *job_id, int64_t now_ms,
-			  struct execution_record_entry *out)
+bool execution_record_wait_finished(struct execution_record *rec, const char *job_id, int attempt,
+				    long timeout_ms)
+{
+	int64_t deadline = clock_monotonic_ms() + timeout_ms;
+	struct record_node *n;
+
+	pthread_mutex_lock(&rec->lock);
+	/* Looked up afresh after each wake-up: the node may have been dropped meanwhile. */
+	while ((n = find(rec, job_id, attempt)) != NULL && n->state == EXECUTION_RUNNING &&
+	       !deadline_cond_wait(&rec->finished_cond, &rec->lock, deadline))
+		;
+	n = find(rec, job_id, attempt);
+	pthread_mutex_unlock(&rec->lock);
+	return n == NULL || n->state != EXECUTION_RUNNING;
+}
+
+bool execution_record_get(struct execution_record *rec, const char *job_id, int attempt,
+			  int64_t now_ms, struct execution_record_entry *out)
 {
 	struct record_node *n;
 	bool found = false;
@@ -230,7 +272,7 @@ bool execution_record_get(struct execution_record *rec, const char *job_id, int6
 	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&rec->lock);
 	enforce_bounds(rec, now_ms);
-	n = find(rec, job_id);
+	n = find(rec, job_id, attempt);
 	if (n != NULL)
 		found = copy_out(n, out);
 	pthread_mutex_unlock(&rec->lock);

@@ -1,11 +1,18 @@
 /*
- * Locking: ex->lock guards running, closed, terminating and the groups list;
- * ex->changed is broadcast when terminating becomes true (sleeps wake up),
- * when a handler's process group leaves the list (executor_terminate waits for
- * that) and when a slot is released (executor_wait_idle). The handler table,
- * the capacity and everything else in struct executor are written before
- * concurrent use and only read afterwards. No lock is held while a job runs,
- * spawns or waits.
+ * Locking: ex->lock guards running, answering, closed, hurried,
+ * watchdog_stopping, the jobs list and every field of every job marked
+ * "lock" below. ex->changed is broadcast whenever a job is stopped (sleeps
+ * wake up), a slot is released or an answer sent (executor_wait_idle,
+ * executor_wait_drained), and on executor_hurry. ex->watchdog_wake is
+ * signalled when a job with a deadline starts and when the watchdog must stop.
+ * The handler table, the capacity and everything else in struct executor are
+ * written before concurrent use and only read afterwards. No lock is held
+ * while a job runs, spawns or waits; kill() is the only system call made
+ * under the lock (so that a process group cannot end and be reaped between
+ * looking it up and signalling it).
+ *
+ * Memory: jobs are allocated by executor_try_acquire and freed by
+ * executor_release; the list links them while they exist.
  */
 #include "executor.h"
 
@@ -38,25 +45,43 @@ struct handler {
 	struct command_line cmd;
 };
 
-/* A running handler's process group; lives on the stack of the executor_run that started it. */
-struct group_entry {
-	pid_t pgid;
-	struct group_entry *next;
+/* Why a job was stopped before its end. */
+enum stop_reason {
+	STOP_NONE,
+	STOP_TIMEOUT,
+	STOP_CANCEL,
+};
+
+struct executor_job {
+	struct executor_job *next;    /* lock: the executor's list */
+	char job_id[MESH_ID_SIZE];    /* fixed at acquire */
+	int attempt;                  /* fixed at acquire */
+	int64_t started_ms;           /* lock: monotonic; 0 until executor_run starts it */
+	int64_t timeout_ms;           /* lock: 0 = none */
+	int64_t deadline_ms;          /* lock: started_ms + timeout_ms; 0 = none */
+	pid_t pgid;                   /* lock: the handler's process group while it exists, else 0 */
+	enum stop_reason stop;        /* lock */
+	int64_t stopped_ms;           /* lock: monotonic time stop was set */
+	char stop_why[EXECUTOR_STOP_WHY_SIZE]; /* lock: STOP_CANCEL's reason */
 };
 
 struct executor {
 	pthread_mutex_t lock;
 	pthread_cond_t changed;
-	int running;                 /* lock */
+	pthread_cond_t watchdog_wake;
+	pthread_t watchdog;
+	int running;                 /* lock: slots taken */
 	int answering;               /* lock: jobs ended whose answer is being sent */
 	bool closed;                 /* lock */
-	bool terminating;            /* lock */
-	struct group_entry *groups;  /* lock */
-	size_t group_count;          /* lock */
+	bool hurried;                /* lock: executor_hurry was called */
+	bool watchdog_stopping;      /* lock */
+	struct executor_job *jobs;   /* lock: every acquired job */
 	int capacity;
 	struct handler *handlers;
 	size_t handler_count;
 };
+
+static void *watchdog_main(void *arg);
 
 struct executor *executor_new(int capacity)
 {
@@ -67,34 +92,48 @@ struct executor *executor_new(int capacity)
 	ex = calloc(1, sizeof(*ex));
 	if (ex == NULL)
 		return NULL;
-	if (pthread_mutex_init(&ex->lock, NULL) != 0) {
-		free(ex);
-		return NULL;
-	}
-	if (deadline_cond_init(&ex->changed) != 0) {
-		pthread_mutex_destroy(&ex->lock);
-		free(ex);
-		return NULL;
-	}
+	if (pthread_mutex_init(&ex->lock, NULL) != 0)
+		goto fail_free;
+	if (deadline_cond_init(&ex->changed) != 0)
+		goto fail_mutex;
+	if (deadline_cond_init(&ex->watchdog_wake) != 0)
+		goto fail_changed;
 	ex->capacity = capacity;
+	if (pthread_create(&ex->watchdog, NULL, watchdog_main, ex) != 0)
+		goto fail_wake;
 	/* See the header: orphans of a handler must come to us to be reaped. */
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1L, 0L, 0L, 0L) != 0)
 		log_warn("executor: cannot become a child subreaper (%s): processes a handler "
 			 "orphans are left to init",
 			 strerror(errno));
 	return ex;
+fail_wake:
+	pthread_cond_destroy(&ex->watchdog_wake);
+fail_changed:
+	pthread_cond_destroy(&ex->changed);
+fail_mutex:
+	pthread_mutex_destroy(&ex->lock);
+fail_free:
+	free(ex);
+	return NULL;
 }
 
 void executor_free(struct executor *ex)
 {
 	if (ex == NULL)
 		return;
+	pthread_mutex_lock(&ex->lock);
+	ex->watchdog_stopping = true;
+	pthread_cond_signal(&ex->watchdog_wake);
+	pthread_mutex_unlock(&ex->lock);
+	pthread_join(ex->watchdog, NULL);
 	for (size_t i = 0; i < ex->handler_count; i++) {
 		free(ex->handlers[i].type);
 		free(ex->handlers[i].command);
 		command_line_clear(&ex->handlers[i].cmd);
 	}
 	free(ex->handlers);
+	pthread_cond_destroy(&ex->watchdog_wake);
 	pthread_cond_destroy(&ex->changed);
 	pthread_mutex_destroy(&ex->lock);
 	free(ex);
@@ -272,7 +311,7 @@ void executor_type_list(const struct executor *ex, char *out, size_t out_size)
 	}
 }
 
-/* ---- slots and stopping ---------------------------------------------------- */
+/* ---- slots, stopping and draining ------------------------------------------ */
 
 int executor_capacity(const struct executor *ex)
 {
@@ -288,29 +327,50 @@ int executor_running(struct executor *ex)
 	return running;
 }
 
-enum executor_slot executor_try_acquire(struct executor *ex)
+enum executor_slot executor_try_acquire(struct executor *ex, const char *job_id, int attempt,
+					struct executor_job **job)
 {
+	/* Allocated outside the lock; freed unused when there is no slot. */
+	struct executor_job *fresh = calloc(1, sizeof(*fresh));
 	enum executor_slot slot = EXECUTOR_SLOT_TAKEN;
 
+	*job = NULL;
+	if (fresh == NULL)
+		return EXECUTOR_SLOT_NOMEM;
+	snprintf(fresh->job_id, sizeof(fresh->job_id), "%s", job_id);
+	fresh->attempt = attempt;
 	pthread_mutex_lock(&ex->lock);
-	if (ex->closed)
+	if (ex->closed) {
 		slot = EXECUTOR_SLOT_CLOSED;
-	else if (ex->running >= ex->capacity)
+	} else if (ex->running >= ex->capacity) {
 		slot = EXECUTOR_SLOT_FULL;
-	else
+	} else {
 		ex->running++;
+		fresh->next = ex->jobs;
+		ex->jobs = fresh;
+		*job = fresh;
+		fresh = NULL;
+	}
 	pthread_mutex_unlock(&ex->lock);
+	free(fresh);
 	return slot;
 }
 
-void executor_release(struct executor *ex)
+void executor_release(struct executor *ex, struct executor_job *job)
 {
 	pthread_mutex_lock(&ex->lock);
+	for (struct executor_job **p = &ex->jobs; *p != NULL; p = &(*p)->next) {
+		if (*p == job) {
+			*p = job->next;
+			break;
+		}
+	}
 	if (ex->running > 0)
 		ex->running--;
 	ex->answering++;
 	pthread_cond_broadcast(&ex->changed);
 	pthread_mutex_unlock(&ex->lock);
+	free(job);
 }
 
 void executor_answer_sent(struct executor *ex)
@@ -322,18 +382,47 @@ void executor_answer_sent(struct executor *ex)
 	pthread_mutex_unlock(&ex->lock);
 }
 
-bool executor_wait_idle(struct executor *ex, int timeout_ms)
+/* No slot taken and no answer being sent. Lock held. */
+static bool idle_locked(const struct executor *ex)
+{
+	return ex->running == 0 && ex->answering == 0;
+}
+
+bool executor_wait_idle(struct executor *ex, long timeout_ms)
 {
 	int64_t deadline = clock_monotonic_ms() + timeout_ms;
 	bool idle;
 
 	pthread_mutex_lock(&ex->lock);
-	while ((ex->running > 0 || ex->answering > 0) &&
-	       !deadline_cond_wait(&ex->changed, &ex->lock, deadline))
+	while (!idle_locked(ex) && !deadline_cond_wait(&ex->changed, &ex->lock, deadline))
 		;
-	idle = ex->running == 0 && ex->answering == 0;
+	idle = idle_locked(ex);
 	pthread_mutex_unlock(&ex->lock);
 	return idle;
+}
+
+enum executor_drain executor_wait_drained(struct executor *ex, long timeout_ms)
+{
+	int64_t deadline = clock_monotonic_ms() + timeout_ms;
+	enum executor_drain result;
+
+	pthread_mutex_lock(&ex->lock);
+	while (!idle_locked(ex) && !ex->hurried &&
+	       !deadline_cond_wait(&ex->changed, &ex->lock, deadline))
+		;
+	result = idle_locked(ex) ? EXECUTOR_DRAINED
+		 : ex->hurried	 ? EXECUTOR_HURRIED
+				 : EXECUTOR_GRACE_OVER;
+	pthread_mutex_unlock(&ex->lock);
+	return result;
+}
+
+void executor_hurry(struct executor *ex)
+{
+	pthread_mutex_lock(&ex->lock);
+	ex->hurried = true;
+	pthread_cond_broadcast(&ex->changed);
+	pthread_mutex_unlock(&ex->lock);
 }
 
 void executor_close(struct executor *ex)
@@ -352,38 +441,70 @@ bool executor_is_closed(struct executor *ex)
 	return closed;
 }
 
-/* Sends sig to every registered group. Caller holds ex->lock. */
-static void signal_groups_locked(struct executor *ex, int sig)
+/*
+ * Marks job stopped for reason (why: STOP_CANCEL's text) unless it already
+ * is, and kills its handler's process group if it has one. Lock held.
+ * Returns true if this call stopped it.
+ */
+static bool stop_job_locked(struct executor *ex, struct executor_job *job, enum stop_reason reason,
+			    const char *why)
 {
-	for (struct group_entry *g = ex->groups; g != NULL; g = g->next)
-		kill(-g->pgid, sig);
+	if (job->stop != STOP_NONE)
+		return false;
+	job->stop = reason;
+	job->stopped_ms = clock_monotonic_ms();
+	if (why != NULL)
+		snprintf(job->stop_why, sizeof(job->stop_why), "%s", why);
+	/*
+	 * SIGKILL, not SIGTERM first: a timeout or a cancel must end the job now,
+	 * and a signal that cannot be caught leaves nothing of the group behind.
+	 * handler_ended clears pgid under this lock right after the group is
+	 * reaped, so a stale id could only be signalled in that instant, far too
+	 * soon for the kernel to hand the id out again (it cycles through pid_max).
+	 */
+	if (job->pgid > 0)
+		kill(-job->pgid, SIGKILL);
+	pthread_cond_broadcast(&ex->changed);
+	return true;
 }
 
-void executor_terminate(struct executor *ex)
+bool executor_cancel(struct executor *ex, const char *job_id, int attempt, const char *why)
 {
-	int64_t deadline = clock_monotonic_ms() + EXECUTOR_KILL_GRACE_MS;
+	bool known = false;
+
+	pthread_mutex_lock(&ex->lock);
+	/* A duplicate request may hold a second entry for the key for an instant: stop both. */
+	for (struct executor_job *job = ex->jobs; job != NULL; job = job->next) {
+		if (job->attempt == attempt && strcmp(job->job_id, job_id) == 0) {
+			stop_job_locked(ex, job, STOP_CANCEL, why);
+			known = true;
+		}
+	}
+	pthread_mutex_unlock(&ex->lock);
+	return known;
+}
+
+size_t executor_cancel_all(struct executor *ex, const char *why)
+{
+	size_t stopped = 0;
 
 	pthread_mutex_lock(&ex->lock);
 	ex->closed = true;
-	ex->terminating = true;
-	pthread_cond_broadcast(&ex->changed);
-	if (ex->group_count > 0)
-		log_info("executor: sending SIGTERM to %zu running handler(s)", ex->group_count);
-	signal_groups_locked(ex, SIGTERM);
-	while (ex->group_count > 0 && !deadline_cond_wait(&ex->changed, &ex->lock, deadline))
-		;
-	if (ex->group_count > 0) {
-		log_warn("executor: %zu handler(s) still running %d ms after SIGTERM: sending SIGKILL",
-			 ex->group_count, EXECUTOR_KILL_GRACE_MS);
-		signal_groups_locked(ex, SIGKILL);
-		deadline = clock_monotonic_ms() + EXECUTOR_KILL_GRACE_MS;
-		while (ex->group_count > 0 && !deadline_cond_wait(&ex->changed, &ex->lock, deadline))
-			;
-		if (ex->group_count > 0)
-			log_error("executor: %zu handler process group(s) survived SIGKILL",
-				  ex->group_count);
-	}
+	for (struct executor_job *job = ex->jobs; job != NULL; job = job->next)
+		stopped += stop_job_locked(ex, job, STOP_CANCEL, why);
 	pthread_mutex_unlock(&ex->lock);
+	return stopped;
+}
+
+int executor_started(struct executor *ex)
+{
+	int started = 0;
+
+	pthread_mutex_lock(&ex->lock);
+	for (struct executor_job *job = ex->jobs; job != NULL; job = job->next)
+		started += job->started_ms > 0;
+	pthread_mutex_unlock(&ex->lock);
+	return started;
 }
 
 size_t executor_process_groups(struct executor *ex, pid_t *out, size_t max)
@@ -391,47 +512,67 @@ size_t executor_process_groups(struct executor *ex, pid_t *out, size_t max)
 	size_t n = 0;
 
 	pthread_mutex_lock(&ex->lock);
-	for (struct group_entry *g = ex->groups; g != NULL; g = g->next, n++)
+	for (struct executor_job *job = ex->jobs; job != NULL; job = job->next) {
+		if (job->pgid <= 0)
+			continue;
 		if (n < max)
-			out[n] = g->pgid;
+			out[n] = job->pgid;
+		n++;
+	}
 	pthread_mutex_unlock(&ex->lock);
 	return n;
 }
 
-/* Adds entry to the running list; kills the group at once if the executor is terminating. */
-static void register_group(struct executor *ex, struct group_entry *entry)
+/*
+ * The watchdog: stops every job whose deadline has passed, then sleeps until
+ * the next deadline (or until a job with a deadline starts). A thread of its
+ * own because a handler's thread may be blocked in handler_process_run
+ * waiting for a process that never ends by itself.
+ */
+static void *watchdog_main(void *arg)
 {
-	pthread_mutex_lock(&ex->lock);
-	entry->next = ex->groups;
-	ex->groups = entry;
-	ex->group_count++;
-	/* executor_terminate may have signalled the list already: this one would be missed. */
-	if (ex->terminating)
-		kill(-entry->pgid, SIGKILL);
-	pthread_mutex_unlock(&ex->lock);
-}
+	struct executor *ex = arg;
 
-static void unregister_group(struct executor *ex, struct group_entry *entry)
-{
 	pthread_mutex_lock(&ex->lock);
-	for (struct group_entry **p = &ex->groups; *p != NULL; p = &(*p)->next) {
-		if (*p == entry) {
-			*p = entry->next;
-			ex->group_count--;
-			break;
+	while (!ex->watchdog_stopping) {
+		int64_t now = clock_monotonic_ms(), next = 0;
+
+		for (struct executor_job *job = ex->jobs; job != NULL; job = job->next) {
+			if (job->deadline_ms == 0 || job->stop != STOP_NONE)
+				continue;
+			if (now >= job->deadline_ms)
+				stop_job_locked(ex, job, STOP_TIMEOUT, NULL);
+			else if (next == 0 || job->deadline_ms < next)
+				next = job->deadline_ms;
 		}
+		if (next == 0)
+			pthread_cond_wait(&ex->watchdog_wake, &ex->lock);
+		else
+			deadline_cond_wait(&ex->watchdog_wake, &ex->lock, next);
 	}
-	pthread_cond_broadcast(&ex->changed);
+	pthread_mutex_unlock(&ex->lock);
+	return NULL;
+}
+
+/* Marks job started now, with its deadline, and wakes the watchdog if it has one. */
+static void start_job(struct executor *ex, struct executor_job *job, int64_t timeout_ms)
+{
+	pthread_mutex_lock(&ex->lock);
+	job->started_ms = clock_monotonic_ms();
+	job->timeout_ms = timeout_ms > 0 ? timeout_ms : 0;
+	job->deadline_ms = timeout_ms > 0 ? job->started_ms + timeout_ms : 0;
+	if (job->deadline_ms != 0)
+		pthread_cond_signal(&ex->watchdog_wake);
 	pthread_mutex_unlock(&ex->lock);
 }
 
-static bool is_terminating(struct executor *ex)
+static bool is_stopped(struct executor *ex, struct executor_job *job)
 {
-	bool terminating;
+	bool stopped;
 	pthread_mutex_lock(&ex->lock);
-	terminating = ex->terminating;
+	stopped = job->stop != STOP_NONE;
 	pthread_mutex_unlock(&ex->lock);
-	return terminating;
+	return stopped;
 }
 
 /* ---- results ---------------------------------------------------------------- */
@@ -552,12 +693,42 @@ static size_t utf8_cut(const char *data, size_t len)
 	return len;
 }
 
+/*
+ * Sets out to the end of a job that was stopped early: what says what was
+ * stopped ("sleep of 60000 ms stopped", "handler 'slow' and every process of
+ * its group were killed"). Returns -1.
+ */
+static int set_stopped(struct executor *ex, struct executor_job *job, const char *what,
+		       struct executor_result *out)
+{
+	enum stop_reason reason;
+	int64_t ran_ms, timeout_ms;
+	char why[EXECUTOR_STOP_WHY_SIZE];
+
+	pthread_mutex_lock(&ex->lock);
+	reason = job->stop;
+	/* Stopped before it started (a cancel between acquire and run): it ran 0 ms. */
+	ran_ms = job->started_ms > 0 && job->stopped_ms > job->started_ms
+			 ? job->stopped_ms - job->started_ms
+			 : 0;
+	timeout_ms = job->timeout_ms;
+	memcpy(why, job->stop_why, sizeof(why));
+	pthread_mutex_unlock(&ex->lock);
+	if (reason == STOP_TIMEOUT)
+		return set_error(out, EXECUTOR_TIMED_OUT, "timed out after %lld ms (timeout_ms %lld): %s",
+				 (long long)ran_ms, (long long)timeout_ms, what);
+	return set_error(out, EXECUTOR_CANCELLED, "cancelled after %lld ms (%s): %s", (long long)ran_ms,
+			 why, what);
+}
+
 /* ---- built-in types ------------------------------------------------------------ */
 
-static int run_sleep(struct executor *ex, const char *payload, struct executor_result *out)
+static int run_sleep(struct executor *ex, struct executor_job *job, const char *payload,
+		     struct executor_result *out)
 {
-	int64_t start = clock_monotonic_ms();
-	bool interrupted;
+	int64_t start = clock_monotonic_ms(), end, wake_at;
+	bool stopped;
+	char what[96];
 	long ms;
 
 	if (parse_long_in_range(payload, 0, EXECUTOR_SLEEP_MAX_MS, &ms) != 0) {
@@ -572,16 +743,22 @@ static int run_sleep(struct executor *ex, const char *payload, struct executor_r
 		free(quoted);
 		return -1;
 	}
+	end = start + ms;
 	pthread_mutex_lock(&ex->lock);
-	/* A timed wait rather than a sleep, so that executor_terminate ends it at once. */
-	while (!ex->terminating && !deadline_cond_wait(&ex->changed, &ex->lock, start + ms))
+	/* Wakes at its end, at its own deadline, or when stopped (broadcast on ex->changed). */
+	wake_at = job->deadline_ms != 0 && job->deadline_ms < end ? job->deadline_ms : end;
+	while (job->stop == STOP_NONE && !deadline_cond_wait(&ex->changed, &ex->lock, wake_at))
 		;
-	interrupted = ex->terminating && clock_monotonic_ms() < start + ms;
+	/* Not waiting for the watchdog: the deadline is known here, to the millisecond. */
+	if (job->stop == STOP_NONE && clock_monotonic_ms() < end)
+		stop_job_locked(ex, job, STOP_TIMEOUT, NULL);
+	/* A stop that came as the sleep ended does not undo a finished sleep. */
+	stopped = job->stop != STOP_NONE && job->stopped_ms < end;
 	pthread_mutex_unlock(&ex->lock);
-	if (interrupted)
-		return set_error(out, EXECUTOR_INTERRUPTED,
-				 "the agent is shutting down: sleep of %ld ms stopped after %lld ms", ms,
-				 (long long)(clock_monotonic_ms() - start));
+	if (stopped) {
+		snprintf(what, sizeof(what), "sleep of %ld ms stopped", ms);
+		return set_stopped(ex, job, what, out);
+	}
 	out->outcome = EXECUTOR_OK;
 	if (asprintf(&out->output, "slept %ld ms", ms) < 0) {
 		out->output = NULL;
@@ -605,8 +782,8 @@ static void describe_end(const struct handler_process_result *process, char *out
 }
 
 /* Sets out to the failure of a handler that ended as process says. */
-static int handler_failed(struct executor *ex, const struct handler *handler,
-			  const struct handler_process_result *process, struct executor_result *out)
+static int handler_failed(const struct handler *handler, const struct handler_process_result *process,
+			  struct executor_result *out)
 {
 	const char *tail = process->err_tail;
 	size_t start = 0, len = process->err_tail_len;
@@ -623,10 +800,7 @@ static int handler_failed(struct executor *ex, const struct handler *handler,
 	text = sanitize_text(tail + start, len - start);
 	if (text == NULL)
 		return set_error(out, EXECUTOR_INTERNAL, "out of memory");
-	if (is_terminating(ex))
-		set_error(out, EXECUTOR_INTERRUPTED, "the agent is shutting down: handler '%s' %s%s%s%s",
-			  handler->type, end, len > start ? "; stderr: " : "", dots, text);
-	else if (len > start)
+	if (len > start)
 		set_error(out, EXECUTOR_FAILED, "handler '%s' %s; stderr: %s%s", handler->type, end, dots,
 			  text);
 	else
@@ -635,33 +809,44 @@ static int handler_failed(struct executor *ex, const struct handler *handler,
 	return -1;
 }
 
-/* The executor's side of a running handler: its entry in the list executor_terminate signals. */
+/* The executor's side of a running handler, for the process hooks. */
 struct running_handler {
 	struct executor *ex;
-	struct group_entry entry;
+	struct executor_job *job;
 };
 
+/* The group exists: from now on a stop kills it. If the job was stopped before, it dies at once. */
 static void handler_started(pid_t pgid, void *ctx)
 {
 	struct running_handler *running = ctx;
-	running->entry.pgid = pgid;
-	register_group(running->ex, &running->entry);
+	struct executor *ex = running->ex;
+
+	pthread_mutex_lock(&ex->lock);
+	running->job->pgid = pgid;
+	if (running->job->stop != STOP_NONE)
+		kill(-pgid, SIGKILL);
+	pthread_mutex_unlock(&ex->lock);
 }
 
+/* The group is gone and reaped: its id may be reused, so nobody may signal it any more. */
 static void handler_ended(pid_t pgid, void *ctx)
 {
 	struct running_handler *running = ctx;
+	struct executor *ex = running->ex;
+
 	(void)pgid;
-	unregister_group(running->ex, &running->entry);
+	pthread_mutex_lock(&ex->lock);
+	running->job->pgid = 0;
+	pthread_mutex_unlock(&ex->lock);
 }
 
-static int run_handler(struct executor *ex, const struct handler *handler, const char *job_id,
+static int run_handler(struct executor *ex, struct executor_job *job, const struct handler *handler,
 		       const char *payload, struct executor_result *out)
 {
-	struct running_handler running = {.ex = ex};
+	struct running_handler running = {.ex = ex, .job = job};
 	const struct handler_process_hooks hooks = {handler_started, handler_ended, &running};
 	struct handler_process_result process;
-	char err[256];
+	char err[256], what[128];
 	int rc = -1;
 
 	if (handler_process_run(handler->cmd.argv, payload, &hooks, &process, err, sizeof(err)) != 0) {
@@ -673,19 +858,26 @@ static int run_handler(struct executor *ex, const struct handler *handler, const
 			  handler->cmd.argv[0], strerror(process.spawn_error));
 		goto out;
 	}
+	/* Killed by a signal after a stop: that was us. Had it exited by itself, its own end stands. */
+	if (!process.exited && is_stopped(ex, job)) {
+		snprintf(what, sizeof(what), "handler '%s' and every process of its group were killed",
+			 handler->type);
+		set_stopped(ex, job, what, out);
+		goto out;
+	}
 	if (process.out_total > EXECUTOR_OUTPUT_LIMIT) {
 		log_warn("executor: job %s: handler '%s' wrote %zu bytes to stdout; kept the first %d "
 			 "(the cap) and dropped the rest",
-			 job_id, handler->type, process.out_total, EXECUTOR_OUTPUT_LIMIT);
+			 job->job_id, handler->type, process.out_total, EXECUTOR_OUTPUT_LIMIT);
 		out->output_truncated = true;
 	}
 	if (!process.exited || process.status != 0) {
-		handler_failed(ex, handler, &process, out);
+		handler_failed(handler, &process, out);
 		goto out;
 	}
 	if (memchr(process.out, '\0', process.out_len) != NULL)
 		log_warn("executor: job %s: handler '%s' wrote a NUL byte to stdout; the output ends there",
-			 job_id, handler->type);
+			 job->job_id, handler->type);
 	/* A cut at the cap may split a UTF-8 character, which would make the whole output invalid. */
 	if (set_output(out, process.out,
 		       out->output_truncated ? utf8_cut(process.out, process.out_len) : process.out_len) != 0)
@@ -696,18 +888,22 @@ out:
 	return rc;
 }
 
-int executor_run(struct executor *ex, const char *job_id, const char *type, const char *payload,
-		 struct executor_result *out)
+int executor_run(struct executor *ex, struct executor_job *job, const char *type,
+		 const char *payload, int64_t timeout_ms, struct executor_result *out)
 {
 	const struct handler *handler;
 
 	memset(out, 0, sizeof(*out));
+	start_job(ex, job, timeout_ms);
+	/* Cancelled between acquire and now (or the agent is draining it away): do not start. */
+	if (is_stopped(ex, job))
+		return set_stopped(ex, job, "it had not started", out);
 	if (strcmp(type, "echo") == 0)
 		return set_output(out, payload, strlen(payload));
 	if (strcmp(type, "sleep") == 0)
-		return run_sleep(ex, payload, out);
+		return run_sleep(ex, job, payload, out);
 	handler = find_handler(ex, type);
 	if (handler == NULL)
 		return set_error(out, EXECUTOR_FAILED, "unknown job type '%.80s'", type);
-	return run_handler(ex, handler, job_id, payload, out);
+	return run_handler(ex, job, handler, payload, out);
 }

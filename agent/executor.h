@@ -1,5 +1,6 @@
 /*
- * executor: runs the agent's jobs and owns its slots.
+ * executor: runs the agent's jobs, owns its slots, and stops jobs early
+ * (timeout, cancel, drain).
  *
  * Job types:
  *   echo   output = payload.
@@ -14,46 +15,64 @@
  *          process ends, whatever else is left in its process group is killed:
  *          a finished job leaves no processes behind.
  *
- * Slots: executor_try_acquire/executor_release count running jobs against the
- * capacity; executor_run itself does not look at them, so the HTTP layer
- * decides what "full" means and tests can run jobs directly.
+ * Jobs and slots: executor_try_acquire takes a slot for one job id and
+ * returns its struct executor_job, which executor_run runs and
+ * executor_release gives back. The job is known to the executor (to
+ * executor_cancel, to executor_cancel_all) from executor_try_acquire to
+ * executor_release, so a cancel that arrives before the job has started
+ * stops it before it starts.
  *
- * Stopping: executor_close makes executor_try_acquire refuse; then
- * executor_terminate cuts sleeps short and sends SIGTERM to every running
- * handler's process group, SIGKILL EXECUTOR_KILL_GRACE_MS later to those
- * still there, and returns when none is left.
+ * Stopping a job early: a job stops when its timeout_ms has passed (counted
+ * from the start of executor_run; a watchdog thread of the executor enforces
+ * it), on executor_cancel, or on executor_cancel_all. A stopped handler's
+ * whole process group gets SIGKILL at once, children and grandchildren
+ * included; a sleep ends at once. Its outcome is EXECUTOR_TIMED_OUT or
+ * EXECUTOR_CANCELLED -- unless the handler had exited on its own first, in
+ * which case its own outcome stands.
+ *
+ * Draining: executor_close makes executor_try_acquire refuse; running jobs
+ * go on. executor_wait_drained waits for them, for at most a grace period
+ * that executor_hurry ends early (a second stop signal); executor_cancel_all
+ * stops what is left, and executor_wait_idle waits for their answers.
  *
  * Process-wide effects: executor_new makes the process a child subreaper
  * (Linux prctl PR_SET_CHILD_SUBREAPER) so that processes orphaned by a
  * handler are re-parented to the agent, which reaps them, instead of to an
- * init that may never reap them (a container's PID 1 often does not).
+ * init that may never reap them (a container's PID 1 often does not). It
+ * also starts the watchdog thread (joined by executor_free).
  * Handlers run through handler_process.h, whose needs apply: no other thread
  * may reap children with waitpid(-1, ...); SIGPIPE need not be ignored.
  *
- * Threads: executor_run, executor_try_acquire, executor_release,
- * executor_running, executor_wait_idle, executor_close, executor_is_closed,
- * executor_terminate and executor_process_groups may be called from any
- * thread at once. Handlers are added with executor_add_handler before any
- * of those calls; the handler table is read-only afterwards.
+ * Threads: every function but executor_new, executor_free and
+ * executor_add_handler may be called from any thread at once. Handlers are
+ * added with executor_add_handler before any of those calls; the handler
+ * table is read-only afterwards. A struct executor_job belongs to the
+ * thread that acquired it; other threads reach it only through the
+ * executor, by job id.
+ *
+ * Ownership: a struct executor_job is owned by the executor; the caller
+ * borrows it from executor_try_acquire until executor_release.
  */
 #ifndef MESH_AGENT_EXECUTOR_H
 #define MESH_AGENT_EXECUTOR_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "handler_process.h"
 
 #define EXECUTOR_OUTPUT_LIMIT HANDLER_PROCESS_OUTPUT_LIMIT /* bytes of stdout kept; the rest is read and dropped */
 #define EXECUTOR_STDERR_TAIL HANDLER_PROCESS_STDERR_TAIL   /* bytes of stderr kept, from the end */
-#define EXECUTOR_KILL_GRACE_MS 2000         /* SIGTERM .. SIGKILL at shutdown */
 #define EXECUTOR_SLEEP_MAX_MS 86400000L     /* one day */
+#define EXECUTOR_STOP_WHY_SIZE 256          /* the reason a job was cancelled, as kept in its error */
 
 enum executor_outcome {
 	EXECUTOR_OK,          /* output is set */
 	EXECUTOR_FAILED,      /* the job failed (exit status, signal, bad payload, cannot start): error */
-	EXECUTOR_INTERRUPTED, /* executor_terminate cut the job short: error */
+	EXECUTOR_TIMED_OUT,   /* its timeout_ms passed and it was stopped: error */
+	EXECUTOR_CANCELLED,   /* executor_cancel or executor_cancel_all stopped it: error */
 	EXECUTOR_INTERNAL,    /* the agent itself failed (pipes, memory): error */
 };
 
@@ -65,17 +84,29 @@ struct executor_result {
 };
 
 enum executor_slot {
-	EXECUTOR_SLOT_TAKEN,  /* the caller must call executor_release when the job is done */
+	EXECUTOR_SLOT_TAKEN,  /* *job is set: the caller must call executor_release when the job is done */
 	EXECUTOR_SLOT_FULL,   /* running == capacity */
-	EXECUTOR_SLOT_CLOSED, /* executor_close was called */
+	EXECUTOR_SLOT_CLOSED, /* executor_close (or executor_cancel_all) was called */
+	EXECUTOR_SLOT_NOMEM,  /* out of memory */
+};
+
+/* How executor_wait_drained ended. */
+enum executor_drain {
+	EXECUTOR_DRAINED,       /* no job runs and no answer is being sent */
+	EXECUTOR_GRACE_OVER,    /* timeout_ms passed with jobs still running or answering */
+	EXECUTOR_HURRIED,       /* executor_hurry was called */
 };
 
 struct executor;
+struct executor_job;
 
-/* Returns a new executor with capacity slots (1..MESH_CAPACITY_MAX), or NULL on bad capacity or out of memory. */
+/*
+ * Returns a new executor with capacity slots (1..MESH_CAPACITY_MAX), or NULL
+ * on bad capacity, out of memory, or when its watchdog thread cannot start.
+ */
 struct executor *executor_new(int capacity);
 
-/* Frees ex and its handler table. No job may be running. NULL is a no-op. */
+/* Stops the watchdog, frees ex and its handler table. No job may be acquired. NULL is a no-op. */
 void executor_free(struct executor *ex);
 
 /*
@@ -107,46 +138,73 @@ int executor_capacity(const struct executor *ex);
 /* Slots taken right now. */
 int executor_running(struct executor *ex);
 
-enum executor_slot executor_try_acquire(struct executor *ex);
 /*
- * Gives the slot back as soon as the job has ended, before its answer is
- * sent: a coordinator that hears the answer may send the next job at once,
- * and must not be told 429. The answer itself is still counted until
- * executor_answer_sent, so that shutdown waits for it.
+ * Takes a slot for attempt of job_id (copied; at most MESH_ID_SIZE - 1 bytes
+ * are kept), the key executor_cancel finds it by, and on EXECUTOR_SLOT_TAKEN
+ * sets *job (borrowed until executor_release). Otherwise *job is NULL and
+ * nothing changed.
  */
-void executor_release(struct executor *ex);
+enum executor_slot executor_try_acquire(struct executor *ex, const char *job_id, int attempt,
+					struct executor_job **job);
+/*
+ * Gives the slot of job back and forgets job, as soon as the job has ended,
+ * before its answer is sent: a coordinator that hears the answer may send the
+ * next job at once, and must not be told 429. The answer itself is still
+ * counted until executor_answer_sent, so that draining waits for it.
+ */
+void executor_release(struct executor *ex, struct executor_job *job);
 void executor_answer_sent(struct executor *ex);
 /*
  * Waits until no slot is taken and no answer is being sent, or timeout_ms
- * have passed. Returns true if idle. Used at shutdown, after
- * executor_terminate, so that the answers of the interrupted jobs go out
- * before the HTTP server stops.
+ * have passed. Returns true if idle.
  */
-bool executor_wait_idle(struct executor *ex, int timeout_ms);
+bool executor_wait_idle(struct executor *ex, long timeout_ms);
 
 /*
- * Runs one job to its end and fills out (always: release it with
- * executor_result_clear). job_id is used in log lines only. Blocks for as
- * long as the job runs. Returns 0 if out->outcome is EXECUTOR_OK, else -1.
+ * Runs job (from executor_try_acquire) to its end and fills out (always:
+ * release it with executor_result_clear). timeout_ms > 0 stops it after that
+ * long (EXECUTOR_TIMED_OUT); 0 means no timeout. Blocks for as long as the job
+ * runs. Call it at most once per job. Returns 0 if out->outcome is
+ * EXECUTOR_OK, else -1.
  */
-int executor_run(struct executor *ex, const char *job_id, const char *type, const char *payload,
-		 struct executor_result *out);
+int executor_run(struct executor *ex, struct executor_job *job, const char *type,
+		 const char *payload, int64_t timeout_ms, struct executor_result *out);
 
 void executor_result_clear(struct executor_result *result);
 
+/*
+ * Stops the job(s) acquired under (job_id, attempt) (killing a handler's
+ * process group with SIGKILL, ending a sleep), which then end as
+ * EXECUTOR_CANCELLED with an error that quotes why ("cancelled after N ms
+ * (WHY): ..."; why is copied, cut to EXECUTOR_STOP_WHY_SIZE). Does not wait
+ * for the job to end. A job already stopped keeps its first reason. Returns
+ * true if such a job was known, false if none is acquired under that key.
+ */
+bool executor_cancel(struct executor *ex, const char *job_id, int attempt, const char *why);
+
 /* From now on executor_try_acquire answers EXECUTOR_SLOT_CLOSED. Running jobs go on. */
 void executor_close(struct executor *ex);
-/* True once executor_close or executor_terminate was called. */
+/* True once executor_close or executor_cancel_all was called. */
 bool executor_is_closed(struct executor *ex);
 
 /*
- * Closes ex, ends running sleeps at once (EXECUTOR_INTERRUPTED), sends SIGTERM
- * to every running handler's process group and SIGKILL to those still there
- * after EXECUTOR_KILL_GRACE_MS, and returns when the jobs' processes are gone
- * (or, if something cannot be killed, after a further EXECUTOR_KILL_GRACE_MS).
- * Handlers started later are killed as soon as they start.
+ * Waits until no job is acquired and no answer is being sent
+ * (EXECUTOR_DRAINED), timeout_ms have passed (EXECUTOR_GRACE_OVER; 0 does not
+ * wait), or executor_hurry is or was called (EXECUTOR_HURRIED).
  */
-void executor_terminate(struct executor *ex);
+enum executor_drain executor_wait_drained(struct executor *ex, long timeout_ms);
+/* Ends executor_wait_drained at once, now and for every later call. */
+void executor_hurry(struct executor *ex);
+
+/*
+ * Closes ex and stops every acquired job as executor_cancel does, with why.
+ * Does not wait: executor_wait_idle does. Returns the number of jobs it
+ * stopped.
+ */
+size_t executor_cancel_all(struct executor *ex, const char *why);
+
+/* Jobs that executor_run has started and that still hold their slot. For tests and diagnostics. */
+int executor_started(struct executor *ex);
 
 /*
  * Copies the process-group ids of the handlers running now into out (at most

@@ -7,27 +7,79 @@
  *          curl_global_init -> executor with handlers -> execution record ->
  *          HTTP server ->
  *          "listening on HOST:PORT" -> registration thread -> sigwait
- *   stop:  registration thread -> refuse new jobs (503) -> kill running
- *          handlers' process groups -> wait for their answers to go out ->
- *          HTTP server ->
- *          execution record -> executor -> curl -> flags
+ *   stop:  the drain (drain.h: refuse new jobs, halt registration, tell the
+ *          coordinator, wait up to --drain-grace-ms, cancel the rest, wait for
+ *          their answers, deregister), with a thread that turns a second
+ *          signal into executor_hurry -> HTTP server -> that thread ->
+ *          registration -> execution record -> executor -> curl -> flags
+ *
+ * Threads of main.c's own: the second-signal watcher, from the first signal
+ * until the HTTP server has stopped. Its lock guards only its done flag.
  */
 #include <curl/curl.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "agent_api.h"
 #include "agent_config.h"
+#include "drain.h"
 #include "execution_record.h"
 #include "executor.h"
 #include "http_server.h"
 #include "log.h"
 #include "registration.h"
 
-/* How long interrupted jobs get to send their answers before the server stops. */
-#define SHUTDOWN_ANSWER_MS 3000
+/* How long jobs cancelled because the agent could not start get to answer. */
+#define STARTUP_FAILURE_ANSWER_MS 3000
+
+/*
+ * Waits for stop signals while main drains, so that a second one cuts the
+ * drain grace short. A thread because main is busy draining and cannot sit
+ * in sigwait meanwhile.
+ */
+struct signal_watcher {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	bool done;                 /* lock: main is past the drain; the next signal is its own wake-up */
+	const sigset_t *signals;   /* borrowed: main's stop signals, blocked in every thread */
+	struct executor *executor; /* borrowed */
+};
+
+static void *signal_watcher_main(void *arg)
+{
+	struct signal_watcher *watcher = arg;
+
+	for (;;) {
+		int sig = 0;
+		bool done;
+
+		if (sigwait(watcher->signals, &sig) != 0)
+			continue;
+		pthread_mutex_lock(&watcher->lock);
+		done = watcher->done;
+		pthread_mutex_unlock(&watcher->lock);
+		if (done)
+			break;
+		log_warn("received %s again while draining: the drain grace is cut short (jobs still running are cancelled at once)",
+			 strsignal(sig));
+		executor_hurry(watcher->executor);
+	}
+	return NULL;
+}
+
+/* Ends the watcher: a thread-directed SIGTERM, which its sigwait takes (SIGTERM is blocked everywhere). */
+static void signal_watcher_stop(struct signal_watcher *watcher)
+{
+	pthread_mutex_lock(&watcher->lock);
+	watcher->done = true;
+	pthread_mutex_unlock(&watcher->lock);
+	pthread_kill(watcher->thread, SIGTERM);
+	pthread_join(watcher->thread, NULL);
+}
 
 int main(int argc, char **argv)
 {
@@ -38,6 +90,10 @@ int main(int argc, char **argv)
 	struct http_server *server = NULL;
 	struct registration *registration = NULL;
 	struct registration_config reg_config;
+	struct drain_config drain_config;
+	struct drain_report drain_report;
+	struct signal_watcher watcher = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	bool watching = false;
 	const char **types = NULL;
 	char *advertise = NULL;
 	char err[1024];
@@ -134,19 +190,34 @@ int main(int argc, char **argv)
 
 	while (sigwait(&stop_signals, &sig) != 0)
 		;
-	log_info("received %s; stopping", strsignal(sig));
+	log_info("received %s; draining (grace %ld ms; another stop signal cancels running jobs at "
+		 "once)",
+		 strsignal(sig), cfg.drain_grace_ms);
 	status = AGENT_EXIT_OK;
 
-	registration_stop(registration);
+	watcher.signals = &stop_signals;
+	watcher.executor = executor;
+	watching = pthread_create(&watcher.thread, NULL, signal_watcher_main, &watcher) == 0;
+	if (!watching)
+		log_warn("cannot start the signal watcher: a second stop signal will not cut the drain short");
+	memset(&drain_config, 0, sizeof(drain_config));
+	drain_config.executor = executor;
+	drain_config.registration = registration;
+	drain_config.coordinator_url = cfg.coordinator_url;
+	drain_config.grace_ms = cfg.drain_grace_ms;
+	drain_run(&drain_config, &drain_report);
 out_server:
-	/* New jobs get 503, then running ones end, so that mg_stop does not wait on them. */
-	executor_close(executor);
-	executor_terminate(executor);
-	/* mg_stop drops replies still being written: let the interrupted jobs answer first. */
-	if (!executor_wait_idle(executor, SHUTDOWN_ANSWER_MS))
-		log_warn("jobs still answering after %d ms; stopping the server anyway", SHUTDOWN_ANSWER_MS);
+	/* Only on a failed start: the drain has stopped every job already. */
+	if (executor_cancel_all(executor, "the agent could not start and stopped") > 0 &&
+	    !executor_wait_idle(executor, STARTUP_FAILURE_ANSWER_MS))
+		log_warn("jobs still answering after %d ms; stopping the server anyway",
+			 STARTUP_FAILURE_ANSWER_MS);
+	log_info("stopping the HTTP server");
 	/* mg_stop waits for the handlers to answer; it may take seconds (it polls in 2 s slices). */
 	http_server_stop(server);
+	if (watching)
+		signal_watcher_stop(&watcher);
+	registration_stop(registration);
 out_executions:
 	execution_record_free(executions);
 out_executor:

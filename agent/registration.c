@@ -2,7 +2,8 @@
  * Locking: reg->lock guards reg->node_id and reg->stopping; reg->wake is
  * signalled when stopping becomes true. Everything else in struct
  * registration is written before the thread starts, or used by the thread
- * alone (the http client, the jitter seed).
+ * alone (the http client, the jitter seed), except joined, which belongs to
+ * the one thread that calls registration_halt and registration_stop.
  */
 #include "registration.h"
 
@@ -26,6 +27,7 @@
 
 struct registration {
 	pthread_t thread;
+	bool joined;                /* the caller's: registration_halt has joined the thread */
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
 	bool stopping;              /* lock */
@@ -40,7 +42,7 @@ struct registration {
 	int backoff_cap_ms;
 };
 
-enum attempt { ATTEMPT_OK, ATTEMPT_FAILED, ATTEMPT_REJECTED };
+enum register_attempt { REGISTER_OK, REGISTER_FAILED, REGISTER_REJECTED };
 
 /* Waits ms or until registration_stop. Returns true if the thread must stop. */
 static bool wait_or_stop(struct registration *reg, int ms)
@@ -112,12 +114,12 @@ out:
 }
 
 /* One registration attempt; logs its failure. */
-static enum attempt try_register(struct registration *reg, char *node_id, size_t node_id_size,
-				 int retry_ms)
+static enum register_attempt try_register(struct registration *reg, char *node_id,
+					  size_t node_id_size, int retry_ms)
 {
 	struct http_response response;
 	char err[512], message[256];
-	enum attempt result = ATTEMPT_FAILED;
+	enum register_attempt result = REGISTER_FAILED;
 
 	if (http_client_request(reg->client, "POST", reg->register_url, reg->body, &response, err,
 				sizeof(err)) != 0) {
@@ -126,7 +128,7 @@ static enum attempt try_register(struct registration *reg, char *node_id, size_t
 	}
 	if (response.status == 201 || response.status == 200) {
 		if (parse_node_id(&response, node_id, node_id_size, message, sizeof(message)) == 0) {
-			result = ATTEMPT_OK;
+			result = REGISTER_OK;
 			goto out;
 		}
 		log_warn("registration failed: coordinator answered HTTP %ld but %s; retrying in %d ms",
@@ -135,7 +137,7 @@ static enum attempt try_register(struct registration *reg, char *node_id, size_t
 	}
 	wire_error_message(response.body, response.len, message, sizeof(message));
 	if (response.status >= 400 && response.status < 500) {
-		result = ATTEMPT_REJECTED;
+		result = REGISTER_REJECTED;
 		log_error("registration rejected by %s: HTTP %ld: %s; retrying in %d ms",
 			  reg->register_url, response.status, message, reg->backoff_cap_ms);
 		goto out;
@@ -185,17 +187,17 @@ static void *registration_main(void *arg)
 		if (node_id[0] == '\0') {
 			delay = with_jitter(reg, backoff);
 			switch (try_register(reg, node_id, sizeof(node_id), delay)) {
-			case ATTEMPT_OK:
+			case REGISTER_OK:
 				set_node_id(reg, node_id);
 				log_info("registered with %s as node %s", reg->coordinator_url, node_id);
 				backoff = reg->backoff_start_ms;
 				in_trouble = false;
 				delay = reg->poll_interval_ms;
 				break;
-			case ATTEMPT_REJECTED:
+			case REGISTER_REJECTED:
 				delay = reg->backoff_cap_ms;
 				break;
-			case ATTEMPT_FAILED:
+			case REGISTER_FAILED:
 				backoff = backoff * 2 < reg->backoff_cap_ms ? backoff * 2 : reg->backoff_cap_ms;
 				break;
 			}
@@ -302,14 +304,22 @@ fail:
 	return NULL;
 }
 
-void registration_stop(struct registration *reg)
+void registration_halt(struct registration *reg)
 {
-	if (reg == NULL)
+	if (reg->joined)
 		return;
 	pthread_mutex_lock(&reg->lock);
 	reg->stopping = true;
 	pthread_cond_broadcast(&reg->wake);
 	pthread_mutex_unlock(&reg->lock);
 	pthread_join(reg->thread, NULL);
+	reg->joined = true;
+}
+
+void registration_stop(struct registration *reg)
+{
+	if (reg == NULL)
+		return;
+	registration_halt(reg);
 	free_registration(reg);
 }

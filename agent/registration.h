@@ -14,7 +14,8 @@
  *      unreachable and once when it is back.
  *
  * Threads: registration_start starts the thread; registration_node_id may be
- * called from any thread; registration_stop from one thread, once.
+ * called from any thread; registration_halt and then registration_stop from
+ * one thread.
  * Locking: reg->lock guards node_id and stopping; reg->wake is signalled by
  * registration_stop so that the thread's timed waits end at once. No lock is
  * held during a request; a request in flight when registration_stop is called
@@ -53,7 +54,16 @@ struct registration;
 struct registration *registration_start(const struct registration_config *config, char *err,
 					size_t err_size);
 
-/* Wakes the thread, waits for it to end and frees everything. NULL is a no-op. */
+/*
+ * Wakes the thread and waits for it to end, but keeps reg: from now on the
+ * agent neither registers nor polls (a draining agent must not register
+ * again), and registration_node_id tells the last node id for good. A
+ * request in flight ends within REGISTRATION_TOTAL_TIMEOUT_MS. A second call
+ * does nothing.
+ */
+void registration_halt(struct registration *reg);
+
+/* registration_halt, then frees everything. NULL is a no-op. */
 void registration_stop(struct registration *reg);
 
 /*

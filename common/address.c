@@ -27,7 +27,10 @@ int parse_long_in_range(const char *text, long min, long max, long *out)
 	char *end;
 	long value;
 
-	if (text == NULL || *text == '\0' || isspace((unsigned char)*text))
+	if (text == NULL || *text == '\0' || isspace((unsigned char)*text) || *text == '+')
+		return -1;
+	/* "-0" is a number, but nobody means it for a count or a duration. */
+	if (*text == '-' && min >= 0)
 		return -1;
 	errno = 0;
 	value = strtol(text, &end, 10);

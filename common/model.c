@@ -8,8 +8,22 @@
 #include "clock.h"
 
 static const char *const job_status_names[JOB_STATUS_COUNT] = {"QUEUED", "RUNNING", "COMPLETED",
-							       "FAILED"};
-static const char *const node_state_names[] = {"HEALTHY", "UNHEALTHY"};
+							       "FAILED", "CANCELLED"};
+static const char *const job_priority_names[JOB_PRIORITY_COUNT] = {"normal", "high", "low"};
+static const char *const attempt_status_names[ATTEMPT_STATUS_COUNT] = {
+	"RUNNING", "COMPLETED", "FAILED", "DISPATCH_FAILED", "TIMED_OUT", "LOST", "CANCELLED", "SUPERSEDED"};
+static const char *const node_state_names[NODE_STATE_COUNT] = {"HEALTHY", "UNHEALTHY", "DRAINING",
+							       "DRAINED"};
+
+/* Index of name in names[count], exact case, or -1. */
+static int name_index(const char *const *names, int count, const char *name)
+{
+	for (int i = 0; name != NULL && i < count; i++) {
+		if (strcmp(name, names[i]) == 0)
+			return i;
+	}
+	return -1;
+}
 
 const char *job_status_name(enum job_status status)
 {
@@ -18,34 +32,86 @@ const char *job_status_name(enum job_status status)
 
 int job_status_parse(const char *name, enum job_status *out)
 {
-	for (int i = 0; i < JOB_STATUS_COUNT; i++) {
-		if (strcmp(name, job_status_names[i]) == 0) {
-			*out = (enum job_status)i;
-			return 0;
-		}
-	}
-	return -1;
+	int i = name_index(job_status_names, JOB_STATUS_COUNT, name);
+	if (i < 0)
+		return -1;
+	*out = (enum job_status)i;
+	return 0;
 }
 
 bool job_status_is_terminal(enum job_status status)
 {
-	return status == JOB_COMPLETED || status == JOB_FAILED;
+	return status == JOB_COMPLETED || status == JOB_FAILED || status == JOB_CANCELLED;
+}
+
+const char *job_priority_name(enum job_priority priority)
+{
+	return (unsigned)priority < JOB_PRIORITY_COUNT ? job_priority_names[priority] : "unknown";
+}
+
+int job_priority_parse(const char *name, enum job_priority *out)
+{
+	int i = name_index(job_priority_names, JOB_PRIORITY_COUNT, name);
+	if (i < 0)
+		return -1;
+	*out = (enum job_priority)i;
+	return 0;
+}
+
+int job_priority_rank(enum job_priority priority)
+{
+	return priority == JOB_PRIORITY_HIGH ? 0 : priority == JOB_PRIORITY_LOW ? 2 : 1;
+}
+
+const char *attempt_status_name(enum attempt_status status)
+{
+	return (unsigned)status < ATTEMPT_STATUS_COUNT ? attempt_status_names[status] : "UNKNOWN";
+}
+
+int attempt_status_parse(const char *name, enum attempt_status *out)
+{
+	int i = name_index(attempt_status_names, ATTEMPT_STATUS_COUNT, name);
+	if (i < 0)
+		return -1;
+	*out = (enum attempt_status)i;
+	return 0;
 }
 
 const char *node_state_name(enum node_state state)
 {
-	return state == NODE_HEALTHY ? node_state_names[0] : node_state_names[1];
+	return (unsigned)state < NODE_STATE_COUNT ? node_state_names[state] : "UNKNOWN";
 }
 
 int node_state_parse(const char *name, enum node_state *out)
 {
-	for (int i = 0; i < 2; i++) {
-		if (strcmp(name, node_state_names[i]) == 0) {
-			*out = (enum node_state)i;
-			return 0;
-		}
-	}
-	return -1;
+	int i = name_index(node_state_names, NODE_STATE_COUNT, name);
+	if (i < 0)
+		return -1;
+	*out = (enum node_state)i;
+	return 0;
+}
+
+enum node_state node_shown_state(const struct node *node)
+{
+	if (node->state == NODE_HEALTHY && node->draining)
+		return node->running > 0 ? NODE_DRAINING : NODE_DRAINED;
+	return node->state;
+}
+
+int64_t job_backoff_ms(int64_t base_ms, int64_t cap_ms, int next)
+{
+	int64_t delay = base_ms;
+	uint32_t noise = 0;
+
+	for (int i = 2; i < next && delay < cap_ms; i++)
+		delay *= 2;
+	if (delay > cap_ms)
+		delay = cap_ms;
+	if (delay < 2)
+		return delay;
+	while (getrandom(&noise, sizeof(noise), 0) != (ssize_t)sizeof(noise))
+		;
+	return delay / 2 + (int64_t)(noise % (uint64_t)(delay / 2 + 1));
 }
 
 void mesh_new_id(char kind, char *out, size_t out_size)
@@ -99,6 +165,13 @@ static char *dup_or_null(const char *text, bool *failed)
 	return copy;
 }
 
+void job_attempt_clear(struct job_attempt *attempt)
+{
+	free(attempt->error);
+	free(attempt->result);
+	memset(attempt, 0, sizeof(*attempt));
+}
+
 void job_clear(struct job *job)
 {
 	free(job->type);
@@ -106,6 +179,10 @@ void job_clear(struct job *job)
 	free(job->result);
 	free(job->error);
 	free(job->reason);
+	free(job->idempotency_key);
+	for (size_t i = 0; i < job->attempt_count; i++)
+		job_attempt_clear(&job->attempts[i]);
+	free(job->attempts);
 	memset(job, 0, sizeof(*job));
 }
 
@@ -119,6 +196,22 @@ int job_copy(struct job *dst, const struct job *src)
 	dst->result = dup_or_null(src->result, &failed);
 	dst->error = dup_or_null(src->error, &failed);
 	dst->reason = dup_or_null(src->reason, &failed);
+	dst->idempotency_key = dup_or_null(src->idempotency_key, &failed);
+	dst->attempts = NULL;
+	dst->attempt_count = 0;
+	if (src->attempt_count > 0) {
+		dst->attempts = calloc(src->attempt_count, sizeof(*dst->attempts));
+		if (dst->attempts == NULL) {
+			failed = true;
+		} else {
+			dst->attempt_count = src->attempt_count;
+			for (size_t i = 0; i < src->attempt_count; i++) {
+				dst->attempts[i] = src->attempts[i];
+				dst->attempts[i].error = dup_or_null(src->attempts[i].error, &failed);
+				dst->attempts[i].result = dup_or_null(src->attempts[i].result, &failed);
+			}
+		}
+	}
 	if (failed) {
 		job_clear(dst);
 		return -1;
@@ -145,6 +238,18 @@ static json_t *timestamp_json(int64_t wall_ms)
 	return json_string(text);
 }
 
+static json_t *attempt_to_json(const struct job_attempt *attempt)
+{
+	json_t *json = json_pack("{s:i, s:s, s:o, s:o, s:s, s:o}", "number", attempt->number, "node_id",
+				 attempt->node_id, "started_at", timestamp_json(attempt->started_at),
+				 "finished_at", timestamp_json(attempt->finished_at), "status",
+				 attempt_status_name(attempt->status), "error",
+				 string_or_placeholder(attempt->error));
+	if (json != NULL && attempt->status == ATTEMPT_SUPERSEDED)
+		json_object_set_new(json, "result", string_or_placeholder(attempt->result));
+	return json;
+}
+
 json_t *job_to_json(const struct job *job)
 {
 	json_t *json = json_pack("{s:s, s:s, s:o, s:s, s:o, s:o, s:o, s:o, s:o}", "id", job->id, "type",
@@ -154,11 +259,36 @@ json_t *job_to_json(const struct job *job)
 			 "created_at", timestamp_json(job->created_at), "updated_at",
 			 timestamp_json(job->updated_at), "result", string_or_placeholder(job->result),
 			 "error", string_or_placeholder(job->error));
+	json_t *options;
+
+	if (json == NULL)
+		return NULL;
+	options = json_pack("{s:s, s:I, s:i, s:b, s:I, s:I, s:o, s:i, s:o}", "priority",
+			    job_priority_name(job->priority), "timeout_ms", (json_int_t)job->timeout_ms,
+			    "max_attempts", job->max_attempts, "retry_on_failure", job->retry_on_failure,
+			    "backoff_base_ms", (json_int_t)job->backoff_base_ms, "backoff_cap_ms",
+			    (json_int_t)job->backoff_cap_ms, "idempotency_key",
+			    string_or_placeholder(job->idempotency_key), "attempt", job->attempt,
+			    "next_attempt_at", timestamp_json(job->next_attempt_at));
+	if (options == NULL || json_object_update(json, options) != 0) {
+		json_decref(options);
+		json_decref(json);
+		return NULL;
+	}
+	json_decref(options);
 	/* Only a QUEUED job for which someone worked out why it waits has a reason. */
-	if (json != NULL && job->reason != NULL)
+	if (job->reason != NULL)
 		json_object_set_new(json, "reason", string_or_placeholder(job->reason));
+	if (job->has_attempts) {
+		json_t *attempts = json_array();
+		for (size_t i = 0; attempts != NULL && i < job->attempt_count; i++)
+			json_array_append_new(attempts, attempt_to_json(&job->attempts[i]));
+		json_object_set_new(json, "attempts", attempts != NULL ? attempts : json_null());
+	}
 	return json;
 }
+
+static int read_int(const json_t *obj, const char *key, int *out, char *err, size_t err_size);
 
 /* Field readers for decoding. Each returns 0, or -1 with err naming the field. */
 static int read_string(const json_t *obj, const char *key, bool nullable, const char **out, char *err,
@@ -208,6 +338,123 @@ static int copy_id(char *dst, const char *src, const char *key, char *err, size_
 	return 0;
 }
 
+/*
+ * The submission options and progress of a job. Optional when decoding, so
+ * that a job record from an older coordinator still reads: missing ones take
+ * the defaults of a plain job.
+ */
+static int read_job_options(const json_t *json, struct job *out, char *err, size_t err_size)
+{
+	json_t *value;
+	const char *text;
+
+	out->priority = JOB_PRIORITY_NORMAL;
+	out->max_attempts = 1;
+	value = json_object_get(json, "priority");
+	if (value != NULL && (!json_is_string(value) ||
+			      job_priority_parse(json_string_value(value), &out->priority) != 0)) {
+		snprintf(err, err_size, "field 'priority' must be \"high\", \"normal\" or \"low\"");
+		return -1;
+	}
+	struct {
+		const char *key;
+		int64_t *target;
+	} numbers[] = {{"timeout_ms", &out->timeout_ms},
+		       {"backoff_base_ms", &out->backoff_base_ms},
+		       {"backoff_cap_ms", &out->backoff_cap_ms}};
+	for (size_t i = 0; i < sizeof(numbers) / sizeof(numbers[0]); i++) {
+		value = json_object_get(json, numbers[i].key);
+		if (value == NULL)
+			continue;
+		if (!json_is_integer(value) || json_integer_value(value) < 0) {
+			snprintf(err, err_size, "field '%s' must be a whole number >= 0", numbers[i].key);
+			return -1;
+		}
+		*numbers[i].target = json_integer_value(value);
+	}
+	if ((value = json_object_get(json, "max_attempts")) != NULL &&
+	    read_int(json, "max_attempts", &out->max_attempts, err, err_size) != 0)
+		return -1;
+	if ((value = json_object_get(json, "attempt")) != NULL &&
+	    read_int(json, "attempt", &out->attempt, err, err_size) != 0)
+		return -1;
+	value = json_object_get(json, "retry_on_failure");
+	if (value != NULL) {
+		if (!json_is_boolean(value)) {
+			snprintf(err, err_size, "field 'retry_on_failure' must be true or false");
+			return -1;
+		}
+		out->retry_on_failure = json_is_true(value);
+	}
+	if (json_object_get(json, "next_attempt_at") != NULL &&
+	    read_timestamp(json, "next_attempt_at", &out->next_attempt_at, err, err_size) != 0)
+		return -1;
+	if (json_object_get(json, "idempotency_key") != NULL) {
+		if (read_string(json, "idempotency_key", true, &text, err, err_size) != 0)
+			return -1;
+		if (text != NULL && (out->idempotency_key = strdup(text)) == NULL) {
+			snprintf(err, err_size, "out of memory");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int read_attempts(const json_t *json, struct job *out, char *err, size_t err_size)
+{
+	json_t *list = json_object_get(json, "attempts");
+	bool failed = false;
+
+	if (list == NULL)
+		return 0;
+	if (!json_is_array(list)) {
+		snprintf(err, err_size, "field 'attempts' must be an array");
+		return -1;
+	}
+	out->has_attempts = true;
+	if (json_array_size(list) == 0)
+		return 0;
+	out->attempts = calloc(json_array_size(list), sizeof(*out->attempts));
+	if (out->attempts == NULL) {
+		snprintf(err, err_size, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < json_array_size(list); i++) {
+		json_t *item = json_array_get(list, i);
+		struct job_attempt *attempt = &out->attempts[i];
+		const char *node_id, *status, *error, *result = NULL;
+
+		out->attempt_count = i + 1;
+		if (!json_is_object(item) ||
+		    read_int(item, "number", &attempt->number, err, err_size) ||
+		    read_string(item, "node_id", false, &node_id, err, err_size) ||
+		    read_string(item, "status", false, &status, err, err_size) ||
+		    read_string(item, "error", true, &error, err, err_size) ||
+		    read_timestamp(item, "started_at", &attempt->started_at, err, err_size) ||
+		    read_timestamp(item, "finished_at", &attempt->finished_at, err, err_size) ||
+		    copy_id(attempt->node_id, node_id, "node_id", err, err_size)) {
+			if (!json_is_object(item))
+				snprintf(err, err_size, "field 'attempts' must hold objects");
+			return -1;
+		}
+		if (attempt_status_parse(status, &attempt->status) != 0) {
+			snprintf(err, err_size, "field 'status' of an attempt has unknown value '%.40s'",
+				 status);
+			return -1;
+		}
+		if (json_object_get(item, "result") != NULL &&
+		    read_string(item, "result", true, &result, err, err_size) != 0)
+			return -1;
+		attempt->error = dup_or_null(error, &failed);
+		attempt->result = dup_or_null(result, &failed);
+		if (failed) {
+			snprintf(err, err_size, "out of memory");
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int job_from_json(const json_t *json, struct job *out, char *err, size_t err_size)
 {
 	const char *id, *type, *payload, *status, *node_id, *result, *error;
@@ -244,6 +491,9 @@ int job_from_json(const json_t *json, struct job *out, char *err, size_t err_siz
 		snprintf(err, err_size, "out of memory");
 		goto fail;
 	}
+	if (read_job_options(json, out, err, err_size) != 0 ||
+	    read_attempts(json, out, err, err_size) != 0)
+		goto fail;
 	return 0;
 fail:
 	job_clear(out);
@@ -302,10 +552,11 @@ json_t *node_to_json(const struct node *node)
 	json_t *types = json_array();
 	for (size_t i = 0; i < node->type_count; i++)
 		json_array_append_new(types, json_string(node->types[i]));
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:o, s:o}", "id", node->id, "name",
-			 node->name, "address", node->address, "base_url", node->base_url, "state",
-			 node_state_name(node->state), "capacity", node->capacity, "running",
-			 node->running, "types", types, "last_seen", timestamp_json(node->last_seen));
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:i, s:i, s:o, s:o}", "id", node->id,
+			 "name", node->name, "address", node->address, "base_url", node->base_url,
+			 "state", node_state_name(node_shown_state(node)), "draining", node->draining,
+			 "capacity", node->capacity, "running", node->running, "types", types,
+			 "last_seen", timestamp_json(node->last_seen));
 }
 
 static int read_int(const json_t *obj, const char *key, int *out, char *err, size_t err_size)
@@ -348,6 +599,12 @@ int node_from_json(const json_t *json, struct node *out, char *err, size_t err_s
 	if (node_state_parse(state, &out->state) != 0) {
 		snprintf(err, err_size, "field 'state' has unknown value '%s'", state);
 		goto fail;
+	}
+	out->draining = json_is_true(json_object_get(json, "draining"));
+	if (out->state == NODE_DRAINING || out->state == NODE_DRAINED) {
+		/* The shown state of a healthy node that drains: keep both facts. */
+		out->state = NODE_HEALTHY;
+		out->draining = true;
 	}
 	types = json_object_get(json, "types");
 	if (!json_is_array(types)) {

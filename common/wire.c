@@ -168,27 +168,117 @@ static int check_type(const char *key, const char *type, char *err, size_t err_s
 	return -1;
 }
 
+/* Reads the optional whole-number member key into *out if present: 0, or -1 naming the field. */
+static int take_optional_number(json_t *obj, const char *key, int64_t min, int64_t max,
+				int64_t *out, char *err, size_t err_size)
+{
+	json_t *value = json_object_get(obj, key);
+	if (value == NULL)
+		return 0;
+	if (!json_is_integer(value) || json_integer_value(value) < min ||
+	    json_integer_value(value) > max) {
+		snprintf(err, err_size, "field '%s' must be a whole number from %lld to %lld", key,
+			 (long long)min, (long long)max);
+		return -1;
+	}
+	*out = json_integer_value(value);
+	return 0;
+}
+
+static int take_submission_options(json_t *json, struct job_submission *out, char *err,
+				   size_t err_size)
+{
+	json_t *value;
+	int64_t max_attempts = 0;
+
+	if ((value = json_object_get(json, "priority")) != NULL) {
+		if (!json_is_string(value) ||
+		    job_priority_parse(json_string_value(value), &out->priority) != 0) {
+			snprintf(err, err_size,
+				 "field 'priority' must be \"high\", \"normal\" or \"low\"");
+			return -1;
+		}
+		out->has_priority = true;
+	}
+	if (take_optional_number(json, "timeout_ms", 1, MESH_TIMEOUT_MAX_MS, &out->timeout_ms, err,
+				 err_size) ||
+	    take_optional_number(json, "max_attempts", 1, MESH_ATTEMPTS_MAX, &max_attempts, err,
+				 err_size) ||
+	    take_optional_number(json, "backoff_base_ms", 1, MESH_BACKOFF_MAX_MS,
+				 &out->backoff_base_ms, err, err_size) ||
+	    take_optional_number(json, "backoff_cap_ms", 1, MESH_BACKOFF_MAX_MS, &out->backoff_cap_ms,
+				 err, err_size))
+		return -1;
+	out->max_attempts = (int)max_attempts;
+	if (out->backoff_base_ms > 0 && out->backoff_cap_ms > 0 &&
+	    out->backoff_base_ms > out->backoff_cap_ms) {
+		snprintf(err, err_size, "field 'backoff_base_ms' (%lld) must not exceed 'backoff_cap_ms' (%lld)",
+			 (long long)out->backoff_base_ms, (long long)out->backoff_cap_ms);
+		return -1;
+	}
+	if ((value = json_object_get(json, "retry_on_failure")) != NULL) {
+		if (!json_is_boolean(value)) {
+			snprintf(err, err_size, "field 'retry_on_failure' must be true or false");
+			return -1;
+		}
+		out->has_retry_on_failure = true;
+		out->retry_on_failure = json_is_true(value);
+	}
+	if (json_object_get(json, "idempotency_key") != NULL) {
+		size_t len;
+		if (take_string(json, "idempotency_key", &out->idempotency_key, err, err_size) != 0)
+			return -1;
+		len = strlen(out->idempotency_key);
+		if (len == 0 || len > MESH_IDEMPOTENCY_KEY_MAX) {
+			snprintf(err, err_size, "field 'idempotency_key' must be 1 to %d bytes (got %zu)",
+				 MESH_IDEMPOTENCY_KEY_MAX, len);
+			return -1;
+		}
+		for (size_t i = 0; i < len; i++) {
+			if ((unsigned char)out->idempotency_key[i] < 0x20 || out->idempotency_key[i] == 0x7f) {
+				snprintf(err, err_size,
+					 "field 'idempotency_key' must not contain control characters");
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+int job_submission_from_json(json_t *json, struct job_submission *out, char *err, size_t err_size)
+{
+	static const char *const allowed[] = {"type", "payload", "priority", "timeout_ms",
+					      "max_attempts", "retry_on_failure", "backoff_base_ms",
+					      "backoff_cap_ms", "idempotency_key", NULL};
+
+	memset(out, 0, sizeof(*out));
+	if (!json_is_object(json)) {
+		snprintf(err, err_size, "a job must be a JSON object");
+		return -1;
+	}
+	if (reject_unknown_keys(json, allowed, err, err_size) ||
+	    take_string(json, "type", &out->type, err, err_size) ||
+	    check_type("type", out->type, err, err_size) ||
+	    take_string(json, "payload", &out->payload, err, err_size) ||
+	    take_submission_options(json, out, err, err_size)) {
+		job_submission_clear(out);
+		return -1;
+	}
+	return 0;
+}
+
 int job_submission_decode(const char *body, size_t len, struct job_submission *out, char *err,
 			  size_t err_size)
 {
-	static const char *const allowed[] = {"type", "payload", NULL};
 	json_t *json;
-	int rc = -1;
+	int rc;
 
 	memset(out, 0, sizeof(*out));
 	json = wire_parse_object(body, len, err, err_size);
 	if (json == NULL)
 		return -1;
-	if (reject_unknown_keys(json, allowed, err, err_size) ||
-	    take_string(json, "type", &out->type, err, err_size) ||
-	    check_type("type", out->type, err, err_size) ||
-	    take_string(json, "payload", &out->payload, err, err_size))
-		goto out;
-	rc = 0;
-out:
+	rc = job_submission_from_json(json, out, err, err_size);
 	json_decref(json);
-	if (rc != 0)
-		job_submission_clear(out);
 	return rc;
 }
 
@@ -196,12 +286,37 @@ void job_submission_clear(struct job_submission *submission)
 {
 	free(submission->type);
 	free(submission->payload);
+	free(submission->idempotency_key);
 	memset(submission, 0, sizeof(*submission));
 }
 
-char *job_submission_encode(const char *type, const char *payload)
+char *job_submission_encode(const struct job_submission *submission)
 {
-	return wire_dump(json_pack("{s:s, s:s}", "type", type, "payload", payload));
+	json_t *payload = json_string(submission->payload);
+	json_t *json;
+
+	if (payload == NULL)
+		return NULL;
+	json = json_pack("{s:s, s:o}", "type", submission->type, "payload", payload);
+	if (json == NULL)
+		return NULL;
+	if (submission->has_priority)
+		json_object_set_new(json, "priority",
+				    json_string(job_priority_name(submission->priority)));
+	if (submission->timeout_ms > 0)
+		json_object_set_new(json, "timeout_ms", json_integer(submission->timeout_ms));
+	if (submission->max_attempts > 0)
+		json_object_set_new(json, "max_attempts", json_integer(submission->max_attempts));
+	if (submission->has_retry_on_failure)
+		json_object_set_new(json, "retry_on_failure",
+				    json_boolean(submission->retry_on_failure));
+	if (submission->backoff_base_ms > 0)
+		json_object_set_new(json, "backoff_base_ms", json_integer(submission->backoff_base_ms));
+	if (submission->backoff_cap_ms > 0)
+		json_object_set_new(json, "backoff_cap_ms", json_integer(submission->backoff_cap_ms));
+	if (submission->idempotency_key != NULL)
+		json_object_set_new(json, "idempotency_key", json_string(submission->idempotency_key));
+	return wire_dump(json);
 }
 
 int node_registration_decode(const char *body, size_t len, struct node_registration *out, char *err,
@@ -316,7 +431,9 @@ char *node_registration_encode(const struct node_registration *registration)
 int execute_request_decode(const char *body, size_t len, struct execute_request *out, char *err,
 			   size_t err_size)
 {
-	static const char *const allowed[] = {"job_id", "type", "payload", NULL};
+	static const char *const allowed[] = {"job_id", "type", "payload", "timeout_ms", "attempt",
+					      NULL};
+	int64_t attempt = 1;
 	json_t *json;
 	int rc = -1;
 
@@ -327,8 +444,12 @@ int execute_request_decode(const char *body, size_t len, struct execute_request 
 	if (reject_unknown_keys(json, allowed, err, err_size) ||
 	    take_string(json, "job_id", &out->job_id, err, err_size) ||
 	    take_string(json, "type", &out->type, err, err_size) ||
-	    take_string(json, "payload", &out->payload, err, err_size))
+	    take_string(json, "payload", &out->payload, err, err_size) ||
+	    take_optional_number(json, "timeout_ms", 1, MESH_TIMEOUT_MAX_MS, &out->timeout_ms, err,
+				 err_size) ||
+	    take_optional_number(json, "attempt", 1, MESH_ATTEMPTS_MAX, &attempt, err, err_size))
 		goto out;
+	out->attempt = (int)attempt;
 	if (out->job_id[0] == '\0' || strlen(out->job_id) >= MESH_ID_SIZE) {
 		snprintf(err, err_size, "field 'job_id' must be 1 to %d characters", MESH_ID_SIZE - 1);
 		goto out;
@@ -351,13 +472,19 @@ void execute_request_clear(struct execute_request *request)
 	memset(request, 0, sizeof(*request));
 }
 
-char *execute_request_encode(const char *job_id, const char *type, const char *payload)
+char *execute_request_encode(const char *job_id, const char *type, const char *payload,
+			     int64_t timeout_ms, int attempt)
 {
 	json_t *payload_json = json_string(payload);
+	json_t *json;
 	if (payload_json == NULL)
 		return NULL;
-	return wire_dump(json_pack("{s:s, s:s, s:o}", "job_id", job_id, "type", type, "payload",
-				   payload_json));
+	json = json_pack("{s:s, s:s, s:o}", "job_id", job_id, "type", type, "payload", payload_json);
+	if (json != NULL && timeout_ms > 0)
+		json_object_set_new(json, "timeout_ms", json_integer(timeout_ms));
+	if (json != NULL && attempt > 0)
+		json_object_set_new(json, "attempt", json_integer(attempt));
+	return wire_dump(json);
 }
 
 int execute_response_decode(const char *body, size_t len, struct execute_response *out, char *err,
@@ -384,6 +511,8 @@ int execute_response_decode(const char *body, size_t len, struct execute_respons
 		out->ok = false;
 		if (take_string(json, "error", &out->error, err, err_size) != 0)
 			goto out;
+		out->timed_out = json_is_true(json_object_get(json, "timed_out"));
+		out->cancelled = json_is_true(json_object_get(json, "cancelled"));
 	} else {
 		snprintf(err, err_size, "field 'status' has unknown value '%.40s'", status);
 		goto out;
@@ -413,10 +542,21 @@ char *execute_response_encode_ok(const char *output)
 
 char *execute_response_encode_failed(const char *error)
 {
+	return execute_response_encode_stopped(error, false, false);
+}
+
+char *execute_response_encode_stopped(const char *error, bool timed_out, bool cancelled)
+{
 	json_t *value = json_string(error);
+	json_t *json;
 	if (value == NULL)
 		value = json_string("(error is not valid UTF-8)");
-	return wire_dump(json_pack("{s:s, s:o}", "status", "failed", "error", value));
+	json = json_pack("{s:s, s:o}", "status", "failed", "error", value);
+	if (json != NULL && timed_out)
+		json_object_set_new(json, "timed_out", json_true());
+	if (json != NULL && cancelled)
+		json_object_set_new(json, "cancelled", json_true());
+	return wire_dump(json);
 }
 
 char *execution_status_encode(const struct execution_status *status)
@@ -426,11 +566,13 @@ char *execution_status_encode(const struct execution_status *status)
 
 	clock_format_rfc3339(status->started_ms, started, sizeof(started));
 	if (!status->finished)
-		return wire_dump(json_pack("{s:s, s:s, s:s}", "job_id", status->job_id, "state",
+		return wire_dump(json_pack("{s:s, s:i, s:s, s:s}", "job_id", status->job_id, "attempt",
+					   status->attempt > 0 ? status->attempt : 1, "state",
 					   "running", "started_at", started));
 	clock_format_rfc3339(status->finished_ms, finished, sizeof(finished));
-	json = json_pack("{s:s, s:s, s:s, s:s}", "job_id", status->job_id, "state", "finished",
-			 "started_at", started, "finished_at", finished);
+	json = json_pack("{s:s, s:i, s:s, s:s, s:s}", "job_id", status->job_id, "attempt",
+			 status->attempt > 0 ? status->attempt : 1, "state", "finished", "started_at",
+			 started, "finished_at", finished);
 	if (json == NULL)
 		return NULL;
 	if (status->ok) {
@@ -440,6 +582,10 @@ char *execution_status_encode(const struct execution_status *status)
 		json_object_set_new(json, "status", json_string("failed"));
 		json_object_set_new(json, "error", json_string(status->error ? status->error : ""));
 		json_object_set_new(json, "http_status", json_integer(status->http_status));
+		if (status->timed_out)
+			json_object_set_new(json, "timed_out", json_true());
+		if (status->cancelled)
+			json_object_set_new(json, "cancelled", json_true());
 	}
 	return wire_dump(json);
 }
@@ -457,6 +603,9 @@ int execution_status_decode(const char *body, size_t len, struct execution_statu
 		return -1;
 	if (take_string(json, "job_id", &out->job_id, err, err_size) != 0)
 		goto out;
+	out->attempt = json_is_integer(json_object_get(json, "attempt"))
+			       ? (int)json_integer_value(json_object_get(json, "attempt"))
+			       : 1;
 	state = json_string_value(json_object_get(json, "state"));
 	if (state == NULL || (strcmp(state, "running") != 0 && strcmp(state, "finished") != 0)) {
 		snprintf(err, err_size, "field 'state' must be \"running\" or \"finished\"");
@@ -476,6 +625,8 @@ int execution_status_decode(const char *body, size_t len, struct execution_statu
 		if (take_string(json, "error", &out->error, err, err_size) != 0)
 			goto out;
 		out->http_status = (long)json_integer_value(json_object_get(json, "http_status"));
+		out->timed_out = json_is_true(json_object_get(json, "timed_out"));
+		out->cancelled = json_is_true(json_object_get(json, "cancelled"));
 	} else {
 		snprintf(err, err_size, "field 'status' must be \"ok\" or \"failed\"");
 		goto out;

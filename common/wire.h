@@ -16,12 +16,26 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "model.h"
+
 #define WIRE_ERROR_SIZE 256
 
-/* POST /jobs */
+/*
+ * POST /jobs. Only type and payload are required; an option that was not
+ * given is 0 / NULL / false in has_* and the coordinator fills in its default.
+ */
 struct job_submission {
 	char *type;
 	char *payload;
+	bool has_priority;
+	enum job_priority priority;
+	int64_t timeout_ms;       /* 0: not given; else 1..MESH_TIMEOUT_MAX_MS */
+	int max_attempts;         /* 0: not given; else 1..MESH_ATTEMPTS_MAX */
+	bool has_retry_on_failure;
+	bool retry_on_failure;
+	int64_t backoff_base_ms;  /* 0: not given; else 1..MESH_BACKOFF_MAX_MS */
+	int64_t backoff_cap_ms;   /* 0: not given; else 1..MESH_BACKOFF_MAX_MS */
+	char *idempotency_key;    /* NULL: not given; else 1..MESH_IDEMPOTENCY_KEY_MAX bytes */
 };
 
 /* POST /nodes/register */
@@ -38,13 +52,22 @@ struct execute_request {
 	char *job_id;
 	char *type;
 	char *payload;
+	int64_t timeout_ms; /* 0: none given; the agent kills the handler after this long */
+	int attempt;        /* which attempt of the job this is (1, 2, ...); 1 if not given */
 };
 
-/* The agent's answer to /execute: {"status":"ok","output":...} or {"status":"failed","error":...}. */
+/*
+ * The agent's answer to /execute: {"status":"ok","output":...} or
+ * {"status":"failed","error":...}, the latter with "timed_out": true when the
+ * agent killed the handler at its timeout, or "cancelled": true when it was
+ * cancelled (POST /executions/{id}/cancel or the agent draining).
+ */
 struct execute_response {
 	bool ok;
 	char *output; /* when ok */
 	char *error;  /* when not ok */
+	bool timed_out;
+	bool cancelled;
 };
 
 /*
@@ -69,8 +92,11 @@ void wire_error_message(const char *body, size_t len, char *out, size_t out_size
 
 int job_submission_decode(const char *body, size_t len, struct job_submission *out, char *err,
 			  size_t err_size);
+/* Checks one decoded object (for batches, whose elements are decoded one by one). */
+int job_submission_from_json(json_t *json, struct job_submission *out, char *err, size_t err_size);
 void job_submission_clear(struct job_submission *submission);
-char *job_submission_encode(const char *type, const char *payload);
+/* Encodes type, payload and the options that were given. */
+char *job_submission_encode(const struct job_submission *submission);
 
 int node_registration_decode(const char *body, size_t len, struct node_registration *out, char *err,
 			     size_t err_size);
@@ -80,7 +106,13 @@ char *node_registration_encode(const struct node_registration *registration);
 int execute_request_decode(const char *body, size_t len, struct execute_request *out, char *err,
 			   size_t err_size);
 void execute_request_clear(struct execute_request *request);
-char *execute_request_encode(const char *job_id, const char *type, const char *payload);
+/*
+ * timeout_ms 0 leaves the field out. An agent keeps one record per (job_id,
+ * attempt): a repeat of the same attempt is answered from the record, a new
+ * attempt of the job runs anew.
+ */
+char *execute_request_encode(const char *job_id, const char *type, const char *payload,
+			     int64_t timeout_ms, int attempt);
 
 /*
  * A body that is not the documented shape is an error (-1, err set). Unlike
@@ -93,6 +125,8 @@ void execute_response_clear(struct execute_response *response);
 /* output may hold invalid UTF-8: it is then replaced by a note saying so. */
 char *execute_response_encode_ok(const char *output);
 char *execute_response_encode_failed(const char *error);
+/* A failure with "timed_out": true or "cancelled": true set as given. */
+char *execute_response_encode_stopped(const char *error, bool timed_out, bool cancelled);
 
 /*
  * GET /executions/{job_id} (agent -> coordinator): what an agent knows of a
@@ -100,6 +134,7 @@ char *execute_response_encode_failed(const char *error);
  */
 struct execution_status {
 	char *job_id;
+	int attempt;        /* the attempt the record is of (1 if the agent did not say) */
 	bool finished;      /* false: still running */
 	int64_t started_ms; /* wall ms */
 	int64_t finished_ms;
@@ -107,6 +142,8 @@ struct execution_status {
 	char *output;       /* when finished and ok */
 	char *error;        /* when finished and not ok */
 	long http_status;   /* when finished and not ok: what POST /execute answered */
+	bool timed_out;     /* when finished and not ok: killed at its timeout */
+	bool cancelled;     /* when finished and not ok: killed on request */
 };
 
 char *execution_status_encode(const struct execution_status *status);

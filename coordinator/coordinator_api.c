@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "address.h"
+#include "clock.h"
 #include "log.h"
 #include "wire.h"
 
@@ -22,6 +23,15 @@ static void explain_wait(struct coordinator_app *app, struct job *job)
 
 	if (job->status != JOB_QUEUED || job->reason != NULL)
 		return;
+	if (job->next_attempt_at > clock_wall_ms()) {
+		char when[CLOCK_RFC3339_SIZE];
+		clock_format_rfc3339(job->next_attempt_at, when, sizeof(when));
+		snprintf(text, sizeof(text), "waiting for attempt %d of %d at %s (attempt %d did not "
+			 "complete; see its attempts)",
+			 job->attempt + 1, job->max_attempts, when, job->attempt);
+		job->reason = strdup(text);
+		return;
+	}
 	verdict = node_registry_explain(app->registry, job->type, &matching);
 	if (verdict == SCHEDULER_PICKED)
 		snprintf(text, sizeof(text), "waiting for its turn: a node that runs '%s' has room",
@@ -29,6 +39,11 @@ static void explain_wait(struct coordinator_app *app, struct job *job)
 	else if (verdict == SCHEDULER_ALL_FULL)
 		snprintf(text, sizeof(text), "all %zu node%s that run '%s' are full", matching,
 			 matching == 1 ? "" : "s", job->type);
+	else if (verdict == SCHEDULER_DRAINING)
+		snprintf(text, sizeof(text),
+			 "the healthy node%s that run%s '%s' %s draining (taking no new jobs)",
+			 matching == 1 ? "" : "s", matching == 1 ? "s" : "", job->type,
+			 matching == 1 ? "is" : "are");
 	else
 		scheduler_verdict_describe(verdict, job->type, text, sizeof(text));
 	job->reason = strdup(text);
@@ -39,8 +54,41 @@ static void reply_store_failure(struct http_request *request, enum job_store_res
 {
 	if (rc == JOB_STORE_NOT_FOUND)
 		http_reply_error(request, 404, "no job with id '%s'", id);
+	else if (rc == JOB_STORE_FULL)
+		http_reply_error(request, 507, "the coordinator's disk is full: nothing was changed");
 	else
-		http_reply_error(request, 500, "the job store failed (result %d)", rc);
+		http_reply_error(request, 503, "the job store failed (result %d); nothing was changed; "
+				 "see the coordinator's log", rc);
+}
+
+/* The job as the submitter asked for it, with the coordinator's defaults filled in. */
+static int job_spec_from_submission(const struct coordinator_app *app,
+				    const struct job_submission *submission, struct job *spec,
+				    char *err, size_t err_size)
+{
+	memset(spec, 0, sizeof(*spec));
+	spec->type = submission->type;
+	spec->payload = submission->payload;
+	spec->priority = submission->has_priority ? submission->priority : JOB_PRIORITY_NORMAL;
+	spec->timeout_ms = submission->timeout_ms > 0 ? submission->timeout_ms : app->defaults.timeout_ms;
+	spec->max_attempts = submission->max_attempts > 0 ? submission->max_attempts
+							  : app->defaults.max_attempts;
+	spec->retry_on_failure = submission->has_retry_on_failure && submission->retry_on_failure;
+	spec->backoff_base_ms = submission->backoff_base_ms > 0 ? submission->backoff_base_ms
+								: app->defaults.backoff_base_ms;
+	spec->backoff_cap_ms = submission->backoff_cap_ms > 0 ? submission->backoff_cap_ms
+							      : app->defaults.backoff_cap_ms;
+	spec->idempotency_key = submission->idempotency_key;
+	if (spec->backoff_base_ms > spec->backoff_cap_ms) {
+		snprintf(err, err_size,
+			 "field '%s' (%lld ms) must not exceed the %s backoff cap (%lld ms)",
+			 submission->backoff_base_ms > 0 ? "backoff_base_ms" : "backoff_cap_ms",
+			 (long long)spec->backoff_base_ms,
+			 submission->backoff_cap_ms > 0 ? "given" : "coordinator's default",
+			 (long long)spec->backoff_cap_ms);
+		return -1;
+	}
+	return 0;
 }
 
 static void handle_submit_job(struct http_request *request)
@@ -48,7 +96,8 @@ static void handle_submit_job(struct http_request *request)
 	struct coordinator_app *app = app_of(request);
 	struct job_submission submission;
 	char err[WIRE_ERROR_SIZE], location[64];
-	struct job job;
+	struct job spec, job;
+	bool existed = false;
 	enum job_store_result rc;
 
 	if (job_submission_decode(request->body, request->body_len, &submission, err, sizeof(err)) !=
@@ -56,19 +105,77 @@ static void handle_submit_job(struct http_request *request)
 		http_reply_error(request, 400, "%s", err);
 		return;
 	}
-	rc = job_store_create(app->store, submission.type, submission.payload, &job);
-	job_submission_clear(&submission);
-	if (rc != JOB_STORE_OK) {
-		http_reply_error(request, 500, "could not store the job (result %d)", rc);
+	if (job_spec_from_submission(app, &submission, &spec, err, sizeof(err)) != 0) {
+		job_submission_clear(&submission);
+		http_reply_error(request, 400, "%s", err);
 		return;
 	}
-	if (dispatcher_enqueue(app->dispatcher, &job) != 0)
-		log_error("job %s is stored but could not be queued for dispatch (out of memory)",
-			  job.id);
-	log_info("job %s (%s) submitted", job.id, job.type);
+	rc = job_store_create(app->store, &spec, 1, &job, &existed);
+	job_submission_clear(&submission);
+	if (rc == JOB_STORE_CONFLICT) {
+		http_reply_error(request, 409,
+				 "idempotency_key '%s' was already used for job %s, which has another "
+				 "type or payload; nothing was stored",
+				 job.idempotency_key != NULL ? job.idempotency_key : "", job.id);
+		job_clear(&job);
+		return;
+	}
+	if (rc != JOB_STORE_OK) {
+		reply_store_failure(request, rc, "");
+		return;
+	}
+	if (existed) {
+		struct job current;
+		log_info("job %s (%s) submitted again with its idempotency_key; not stored twice", job.id,
+			 job.type);
+		/* Answer as GET /jobs/{id} would: with its attempts so far. */
+		if (job_store_get(app->store, job.id, &current) == JOB_STORE_OK) {
+			job_clear(&job);
+			job = current;
+		}
+	} else {
+		job.has_attempts = true; /* none yet */
+		if (dispatcher_enqueue(app->dispatcher, &job) != 0)
+			log_error("job %s is stored but could not be queued for dispatch (out of memory); "
+				  "the next start dispatches it",
+				  job.id);
+		log_info("job %s (%s) submitted", job.id, job.type);
+	}
 	explain_wait(app, &job);
 	snprintf(location, sizeof(location), "/jobs/%s", job.id);
-	http_reply_json(request, 201, job_to_json(&job), location);
+	http_reply_json(request, existed ? 200 : 201, job_to_json(&job), location);
+	job_clear(&job);
+}
+
+static void handle_cancel_job(struct http_request *request)
+{
+	struct coordinator_app *app = app_of(request);
+	const char *id = request->params[0];
+	enum job_status was = JOB_QUEUED;
+	struct job job;
+	enum job_store_result rc;
+
+	rc = job_store_cancel(app->store, id, "cancelled by request (POST /jobs/{id}/cancel)", &was,
+			      &job);
+	if (rc == JOB_STORE_CONFLICT) {
+		char message[160];
+		json_t *body;
+		snprintf(message, sizeof(message), "job %s is already %s; nothing to cancel", id,
+			 job_status_name(job.status));
+		body = json_pack("{s:s, s:o}", "error", message, "job", job_to_json(&job));
+		http_reply_json(request, 409, body, NULL);
+		job_clear(&job);
+		return;
+	}
+	if (rc != JOB_STORE_OK) {
+		reply_store_failure(request, rc, id);
+		return;
+	}
+	if (dispatcher_cancel(app->dispatcher, id) != 0)
+		log_error("job %s is CANCELLED but the dispatcher could not be told (out of memory)", id);
+	log_info("job %s cancelled (it was %s%s%s)", id, job_status_name(was),
+		 was == JOB_RUNNING ? " on node " : "", was == JOB_RUNNING ? job.node_id : "");
+	http_reply_json(request, 200, job_to_json(&job), NULL);
 	job_clear(&job);
 }
 
@@ -96,7 +203,8 @@ static void handle_list_jobs(struct http_request *request)
 	if (found != 0) {
 		if (found < 0 || job_status_parse(status, &filter.status) != 0) {
 			http_reply_error(request, 400,
-					 "unknown status '%s' (expected QUEUED, RUNNING, COMPLETED or FAILED)",
+					 "unknown status '%s' (expected QUEUED, RUNNING, COMPLETED, FAILED "
+					 "or CANCELLED)",
 					 found < 0 ? "(too long or holding a NUL)" : status);
 			return;
 		}
@@ -132,7 +240,7 @@ static void handle_list_jobs(struct http_request *request)
 	}
 
 	if (job_store_list(app->store, &filter, &list) != JOB_STORE_OK) {
-		http_reply_error(request, 500, "could not list jobs");
+		http_reply_error(request, 503, "could not list jobs: the job store failed");
 		return;
 	}
 	jobs = json_array();
@@ -198,6 +306,10 @@ static void handle_register_node(struct http_request *request)
 	}
 	log_info("node %s '%s' %s at %s (capacity %d)", node.id, node.name,
 		 created ? "registered" : "registered again", node.base_url, node.capacity);
+	/* Kept so that the node keeps its id, and its jobs can be asked about, after a restart. */
+	if (job_store_put_node(app->store, &node) != JOB_STORE_OK)
+		log_warn("node %s could not be saved in the store; after a restart it registers anew",
+			 node.id);
 	dispatcher_poke(app->dispatcher);
 	body = node_to_json(&node);
 	json_object_set_new(body, "node_id", json_string(node.id));
@@ -240,6 +352,60 @@ static void handle_get_node(struct http_request *request)
 	node_clear(&node);
 }
 
+static void handle_drain_node(struct http_request *request)
+{
+	struct coordinator_app *app = app_of(request);
+	const char *id = request->params[0];
+	struct node node;
+	enum registry_result rc = node_registry_set_draining(app->registry, id, true, &node);
+
+	if (rc == REGISTRY_NOT_FOUND) {
+		http_reply_error(request, 404, "no node with id '%s'", id);
+		return;
+	}
+	if (rc != REGISTRY_OK) {
+		http_reply_error(request, 500, "could not drain the node");
+		return;
+	}
+	if (job_store_put_node(app->store, &node) != JOB_STORE_OK)
+		log_warn("node %s: draining could not be saved in the store", id);
+	log_info("node %s '%s' is draining: no new jobs; %d still running", node.id, node.name,
+		 node.running);
+	dispatcher_poke(app->dispatcher);
+	http_reply_json(request, 200, node_to_json(&node), NULL);
+	node_clear(&node);
+}
+
+static void handle_delete_node(struct http_request *request)
+{
+	struct coordinator_app *app = app_of(request);
+	const char *id = request->params[0];
+	struct node node;
+	enum registry_result rc = node_registry_remove(app->registry, id, &node);
+
+	if (rc == REGISTRY_NOT_FOUND) {
+		http_reply_error(request, 404, "no node with id '%s'", id);
+		return;
+	}
+	if (rc == REGISTRY_BUSY) {
+		http_reply_error(request, 409,
+				 "node %s still has %d job(s) in flight; drain it and wait until it is "
+				 "DRAINED",
+				 id, node.running);
+		node_clear(&node);
+		return;
+	}
+	if (rc != REGISTRY_OK) {
+		http_reply_error(request, 500, "could not remove the node");
+		return;
+	}
+	if (job_store_delete_node(app->store, id) != JOB_STORE_OK)
+		log_warn("node %s could not be removed from the store; it comes back after a restart", id);
+	log_info("node %s '%s' deregistered", node.id, node.name);
+	http_reply_json(request, 200, node_to_json(&node), NULL);
+	node_clear(&node);
+}
+
 static void handle_healthz(struct http_request *request)
 {
 	struct coordinator_app *app = app_of(request);
@@ -264,9 +430,12 @@ const struct http_route coordinator_routes[] = {
 	{"POST", "/jobs", handle_submit_job, true},
 	{"GET", "/jobs", handle_list_jobs, false},
 	{"GET", "/jobs/*", handle_get_job, false},
+	{"POST", "/jobs/*/cancel", handle_cancel_job, true},
 	{"POST", "/nodes/register", handle_register_node, true},
 	{"GET", "/nodes", handle_list_nodes, false},
 	{"GET", "/nodes/*", handle_get_node, false},
+	{"DELETE", "/nodes/*", handle_delete_node, false},
+	{"POST", "/nodes/*/drain", handle_drain_node, true},
 	{"GET", "/healthz", handle_healthz, false},
 };
 

@@ -10,17 +10,27 @@
 #define MESH_COORDINATOR_API_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "dispatcher.h"
 #include "http_server.h"
 #include "job_store.h"
 #include "node_registry.h"
 
+/* What a submitted job gets for each option it does not give (the coordinator's flags). */
+struct job_defaults {
+	int64_t timeout_ms;
+	int max_attempts;
+	int64_t backoff_base_ms;
+	int64_t backoff_cap_ms;
+};
+
 /* What every handler needs; borrowed by the server for its lifetime. */
 struct coordinator_app {
 	struct job_store *store;
 	struct node_registry *registry;
 	struct dispatcher *dispatcher;
+	struct job_defaults defaults;
 };
 
 /* The route table, and its length. */

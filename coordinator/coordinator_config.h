@@ -18,7 +18,14 @@ struct coordinator_config {
 	long probe_interval_ms;
 	long probe_timeout_ms;     /* 0 until parsed: then defaults to the interval */
 	long unhealthy_after;
-	long execute_timeout_ms;
+	long default_timeout_ms;   /* a job's timeout_ms when it gives none (--default-timeout-ms) */
+	long timeout_grace_ms;     /* how much longer the coordinator waits before it times a job out itself */
+	long default_max_attempts;
+	long retry_base_ms;        /* default backoff_base_ms */
+	long retry_cap_ms;         /* default backoff_cap_ms */
+	long lost_after_ms;        /* how long jobs on an UNHEALTHY node wait for it before retry/FAILED */
+	long priority_aging_ms;    /* a waiting job rises one priority level per this long */
+	long retention_ms;         /* finished jobs are pruned this long after they finished */
 	long connect_timeout_ms;
 	long max_body_bytes;
 	long http_threads;

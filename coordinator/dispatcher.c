@@ -1,7 +1,11 @@
 /*
- * Locks: inbox_lock guards the inbox (new jobs, lost nodes, stop) and the
+ * Locks: inbox_lock guards the inbox (events from other threads) and the
  * published counters. Everything else in struct dispatcher is touched only by
  * the dispatcher thread, without a lock.
+ *
+ * Ownership: a held_job is owned by exactly one place at a time: the inbox,
+ * one queue, the delayed list, or one execution (ex->held). Moving it between
+ * them moves the ownership; whoever holds it last frees it.
  */
 #include "dispatcher.h"
 
@@ -18,49 +22,66 @@
 #include "log.h"
 #include "wire.h"
 
-/* How long a node that answered 429 is offered no jobs. */
+/* How long a node that answered 429 or 503 is offered no jobs. */
 #define FULL_NODE_PAUSE_MS 500
-/* How often to ask an agent about a job it says it is already running. */
+/* How often to ask an agent about a job whose outcome is in doubt. */
 #define FOLLOW_INTERVAL_MS 500
+/* Tries of POST /executions/{id}/cancel before giving up on telling the node. */
+#define CANCEL_TRIES 3
+/* A job the store could not mark RUNNING (disk full?) is tried again after this long. */
+#define STORE_RETRY_MS 1000
 
-struct waiting_job {
-	struct waiting_job *next;
-	uint64_t seq; /* submission order */
-	char id[MESH_ID_SIZE];
-	char *type;
-	char *payload;
+struct held_job {
+	struct held_job *next;
+	uint64_t seq; /* submission order, as this dispatcher saw it */
+	struct job job; /* a copy without attempts */
 };
 
-/* One FIFO per job type. */
-struct type_queue {
+/* One FIFO per (type, priority). */
+struct job_queue {
 	char *type;
-	struct waiting_job *head, *tail;
+	enum job_priority priority;
+	struct held_job *head, *tail;
 	bool blocked; /* no node could take this type in the current round */
 };
 
-struct lost_node {
-	struct lost_node *next;
-	char node_id[MESH_ID_SIZE];
+enum event_kind { EVENT_ENQUEUE, EVENT_ADOPT, EVENT_CANCEL, EVENT_NODE_LOST, EVENT_NODE_BACK };
+
+struct event {
+	struct event *next;
+	enum event_kind kind;
+	struct held_job *held; /* ENQUEUE, ADOPT */
+	char id[MESH_ID_SIZE]; /* CANCEL: job id; NODE_*: node id */
+};
+
+enum execution_mode {
+	MODE_EXECUTE, /* POST /execute in flight */
+	MODE_FOLLOW,  /* asking GET /executions/{id} until the outcome is known */
+	MODE_CANCEL,  /* telling the node to kill it (POST /executions/{id}/cancel) */
+	MODE_RECLAIM, /* a node that came back: cancel a LOST attempt, keep its late result */
 };
 
 struct execution {
 	struct execution *prev, *next; /* in dispatcher.executions */
 	CURL *easy;
-	struct waiting_job *job;       /* owned, kept to put it back on a 429 */
+	bool in_multi;
+	enum execution_mode mode;
+	struct held_job *held; /* owned while EXECUTE/FOLLOW; NULL afterwards */
+	char job_id[MESH_ID_SIZE];
 	char node_id[MESH_ID_SIZE];
-	char *url;
+	char *base_url;
+	char *url; /* of the request in flight */
 	char *request_body;
 	struct http_buffer response;
 	char curl_error[CURL_ERROR_SIZE];
-	int64_t started_ms;
-	/*
-	 * Following: the agent answered 409, it is already running this job (sent
-	 * before a coordinator restart). Instead of running it again, the
-	 * dispatcher asks GET /executions/{id} every FOLLOW_INTERVAL_MS until the
-	 * agent has the outcome. The slot stays taken meanwhile.
-	 */
-	char *follow_url;  /* NULL unless following */
-	int64_t follow_at; /* monotonic ms of the next question; 0 while one is in flight */
+	bool holds_slot;     /* a node_registry slot to give back at the end */
+	int attempt;         /* EXECUTE/FOLLOW: the attempt's number; RECLAIM: the lost one's */
+	int64_t started_ms;  /* monotonic */
+	int64_t deadline_ms; /* monotonic: timeout + grace; past it, it is timed out here */
+	int64_t next_request_ms; /* FOLLOW/CANCEL: when to ask; 0 while a request is in flight */
+	int64_t lost_since;  /* monotonic ms its node turned UNHEALTHY; 0 while it is healthy */
+	int cancel_tries;
+	bool adopted;        /* found RUNNING at start: the send may never have happened */
 };
 
 struct dispatcher {
@@ -72,54 +93,91 @@ struct dispatcher {
 	struct curl_slist *json_headers;
 
 	pthread_mutex_t inbox_lock;
-	struct waiting_job *inbox_head, *inbox_tail;
-	struct lost_node *lost;
+	struct event *inbox_head, *inbox_tail;
 	bool stopping;
 	uint64_t next_seq;
 	size_t published_waiting, published_in_flight;
 
 	/* dispatcher thread only */
-	struct type_queue *queues;
+	struct job_queue *queues;
 	size_t queue_count, queue_cap;
-	size_t waiting;
+	struct held_job *delayed; /* waiting for next_attempt_at, soonest first */
+	size_t waiting;           /* in queues + delayed */
 	struct execution *executions;
-	size_t in_flight;
-	size_t following;
+	size_t in_flight;         /* executions that hold a job (EXECUTE/FOLLOW) */
 	CURL **idle_handles;
 	size_t idle_count, idle_cap;
 };
 
-static void waiting_job_free(struct waiting_job *job)
+static void held_job_free(struct held_job *held)
 {
-	if (job == NULL)
+	if (held == NULL)
 		return;
-	free(job->type);
-	free(job->payload);
-	free(job);
+	job_clear(&held->job);
+	free(held);
+}
+
+static struct held_job *held_job_new(const struct job *job)
+{
+	struct held_job *held = calloc(1, sizeof(*held));
+	if (held == NULL)
+		return NULL;
+	if (job_copy(&held->job, job) != 0) {
+		free(held);
+		return NULL;
+	}
+	/* The dispatcher never needs the attempts, and they can be many. */
+	for (size_t i = 0; i < held->job.attempt_count; i++)
+		job_attempt_clear(&held->job.attempts[i]);
+	free(held->job.attempts);
+	held->job.attempts = NULL;
+	held->job.attempt_count = 0;
+	free(held->job.reason);
+	held->job.reason = NULL;
+	return held;
+}
+
+/* ---- the inbox (any thread) ----------------------------------------------- */
+
+static int post_event(struct dispatcher *dispatcher, enum event_kind kind, const struct job *job,
+		      const char *id)
+{
+	struct event *event = calloc(1, sizeof(*event));
+	if (event == NULL)
+		return -1;
+	event->kind = kind;
+	if (job != NULL && (event->held = held_job_new(job)) == NULL) {
+		free(event);
+		return -1;
+	}
+	if (id != NULL)
+		snprintf(event->id, sizeof(event->id), "%s", id);
+	pthread_mutex_lock(&dispatcher->inbox_lock);
+	if (event->held != NULL)
+		event->held->seq = dispatcher->next_seq++;
+	if (dispatcher->inbox_tail != NULL)
+		dispatcher->inbox_tail->next = event;
+	else
+		dispatcher->inbox_head = event;
+	dispatcher->inbox_tail = event;
+	pthread_mutex_unlock(&dispatcher->inbox_lock);
+	curl_multi_wakeup(dispatcher->multi);
+	return 0;
 }
 
 int dispatcher_enqueue(struct dispatcher *dispatcher, const struct job *job)
 {
-	struct waiting_job *entry = calloc(1, sizeof(*entry));
-	if (entry == NULL)
-		return -1;
-	entry->type = strdup(job->type);
-	entry->payload = strdup(job->payload);
-	if (entry->type == NULL || entry->payload == NULL) {
-		waiting_job_free(entry);
-		return -1;
-	}
-	strcpy(entry->id, job->id);
-	pthread_mutex_lock(&dispatcher->inbox_lock);
-	entry->seq = dispatcher->next_seq++;
-	if (dispatcher->inbox_tail != NULL)
-		dispatcher->inbox_tail->next = entry;
-	else
-		dispatcher->inbox_head = entry;
-	dispatcher->inbox_tail = entry;
-	pthread_mutex_unlock(&dispatcher->inbox_lock);
-	curl_multi_wakeup(dispatcher->multi);
-	return 0;
+	return post_event(dispatcher, EVENT_ENQUEUE, job, NULL);
+}
+
+int dispatcher_adopt(struct dispatcher *dispatcher, const struct job *job)
+{
+	return post_event(dispatcher, EVENT_ADOPT, job, NULL);
+}
+
+int dispatcher_cancel(struct dispatcher *dispatcher, const char *job_id)
+{
+	return post_event(dispatcher, EVENT_CANCEL, NULL, job_id);
 }
 
 void dispatcher_poke(struct dispatcher *dispatcher)
@@ -129,17 +187,14 @@ void dispatcher_poke(struct dispatcher *dispatcher)
 
 void dispatcher_node_lost(struct dispatcher *dispatcher, const char *node_id)
 {
-	struct lost_node *lost = calloc(1, sizeof(*lost));
-	if (lost == NULL) {
+	if (post_event(dispatcher, EVENT_NODE_LOST, NULL, node_id) != 0)
 		log_error("out of memory noting that node %s was lost", node_id);
-		return;
-	}
-	snprintf(lost->node_id, sizeof(lost->node_id), "%s", node_id);
-	pthread_mutex_lock(&dispatcher->inbox_lock);
-	lost->next = dispatcher->lost;
-	dispatcher->lost = lost;
-	pthread_mutex_unlock(&dispatcher->inbox_lock);
-	curl_multi_wakeup(dispatcher->multi);
+}
+
+void dispatcher_node_back(struct dispatcher *dispatcher, const char *node_id)
+{
+	if (post_event(dispatcher, EVENT_NODE_BACK, NULL, node_id) != 0)
+		log_error("out of memory noting that node %s came back", node_id);
 }
 
 void dispatcher_counts(struct dispatcher *dispatcher, size_t *waiting, size_t *in_flight)
@@ -152,17 +207,19 @@ void dispatcher_counts(struct dispatcher *dispatcher, size_t *waiting, size_t *i
 
 /* ---- queues (dispatcher thread) ------------------------------------------ */
 
-static struct type_queue *queue_for(struct dispatcher *dispatcher, const char *type)
+static struct job_queue *queue_for(struct dispatcher *dispatcher, const char *type,
+				   enum job_priority priority)
 {
-	struct type_queue *queue;
+	struct job_queue *queue;
 
 	for (size_t i = 0; i < dispatcher->queue_count; i++) {
-		if (strcmp(dispatcher->queues[i].type, type) == 0)
-			return &dispatcher->queues[i];
+		queue = &dispatcher->queues[i];
+		if (queue->priority == priority && strcmp(queue->type, type) == 0)
+			return queue;
 	}
 	if (dispatcher->queue_count == dispatcher->queue_cap) {
 		size_t cap = dispatcher->queue_cap ? dispatcher->queue_cap * 2 : 8;
-		struct type_queue *bigger = realloc(dispatcher->queues, cap * sizeof(*bigger));
+		struct job_queue *bigger = realloc(dispatcher->queues, cap * sizeof(*bigger));
 		if (bigger == NULL)
 			return NULL;
 		dispatcher->queues = bigger;
@@ -171,50 +228,126 @@ static struct type_queue *queue_for(struct dispatcher *dispatcher, const char *t
 	queue = &dispatcher->queues[dispatcher->queue_count];
 	memset(queue, 0, sizeof(*queue));
 	queue->type = strdup(type);
+	queue->priority = priority;
 	if (queue->type == NULL)
 		return NULL;
 	dispatcher->queue_count++;
 	return queue;
 }
 
-/* Puts job into its type's queue at its place by submission order. */
-static int queue_insert(struct dispatcher *dispatcher, struct waiting_job *job)
+/* Puts held into its queue at its place by submission order. Returns 0 or -1. */
+static int queue_insert(struct dispatcher *dispatcher, struct held_job *held)
 {
-	struct type_queue *queue = queue_for(dispatcher, job->type);
-	struct waiting_job **link;
+	struct job_queue *queue = queue_for(dispatcher, held->job.type, held->job.priority);
+	struct held_job **link;
 
 	if (queue == NULL)
 		return -1;
-	job->next = NULL;
-	if (queue->tail == NULL || queue->tail->seq < job->seq) {
+	held->next = NULL;
+	if (queue->tail == NULL || queue->tail->seq < held->seq) {
 		if (queue->tail != NULL)
-			queue->tail->next = job;
+			queue->tail->next = held;
 		else
-			queue->head = job;
-		queue->tail = job;
+			queue->head = held;
+		queue->tail = held;
 	} else {
-		/* A job put back after a 429: it belongs near the front. */
-		for (link = &queue->head; *link != NULL && (*link)->seq < job->seq; link = &(*link)->next)
+		/* A job put back (429, a retry): it belongs nearer the front. */
+		for (link = &queue->head; *link != NULL && (*link)->seq < held->seq;
+		     link = &(*link)->next)
 			;
-		job->next = *link;
-		*link = job;
+		held->next = *link;
+		*link = held;
 	}
 	dispatcher->waiting++;
 	return 0;
 }
 
-static struct waiting_job *queue_pop(struct dispatcher *dispatcher, struct type_queue *queue)
+static struct held_job *queue_pop(struct dispatcher *dispatcher, struct job_queue *queue)
 {
-	struct waiting_job *job = queue->head;
-	queue->head = job->next;
+	struct held_job *held = queue->head;
+	queue->head = held->next;
 	if (queue->head == NULL)
 		queue->tail = NULL;
-	job->next = NULL;
+	held->next = NULL;
 	dispatcher->waiting--;
-	return job;
+	return held;
 }
 
-/* ---- executions (dispatcher thread) -------------------------------------- */
+/* Holds held aside until its next_attempt_at (wall ms). */
+static void delay_insert(struct dispatcher *dispatcher, struct held_job *held)
+{
+	struct held_job **link = &dispatcher->delayed;
+
+	while (*link != NULL && (*link)->job.next_attempt_at <= held->job.next_attempt_at)
+		link = &(*link)->next;
+	held->next = *link;
+	*link = held;
+	dispatcher->waiting++;
+}
+
+/* Queues a job now, or holds it until its next attempt is due. */
+static void hold_waiting(struct dispatcher *dispatcher, struct held_job *held)
+{
+	if (held->job.next_attempt_at > clock_wall_ms()) {
+		delay_insert(dispatcher, held);
+		return;
+	}
+	if (queue_insert(dispatcher, held) != 0) {
+		log_error("out of memory queueing job %s; it stays QUEUED in the store until a restart",
+			  held->job.id);
+		held_job_free(held);
+	}
+}
+
+/* Moves every delayed job whose next attempt is due into its queue. */
+static void release_due(struct dispatcher *dispatcher)
+{
+	int64_t now = clock_wall_ms();
+
+	while (dispatcher->delayed != NULL && dispatcher->delayed->job.next_attempt_at <= now) {
+		struct held_job *held = dispatcher->delayed;
+		dispatcher->delayed = held->next;
+		dispatcher->waiting--;
+		held->job.next_attempt_at = 0;
+		hold_waiting(dispatcher, held);
+	}
+}
+
+/* Removes job_id from the queues and the delayed list; true if it was there. */
+static bool drop_waiting(struct dispatcher *dispatcher, const char *job_id)
+{
+	struct held_job **link;
+
+	for (link = &dispatcher->delayed; *link != NULL; link = &(*link)->next) {
+		if (strcmp((*link)->job.id, job_id) == 0) {
+			struct held_job *held = *link;
+			*link = held->next;
+			dispatcher->waiting--;
+			held_job_free(held);
+			return true;
+		}
+	}
+	for (size_t i = 0; i < dispatcher->queue_count; i++) {
+		struct job_queue *queue = &dispatcher->queues[i];
+		struct held_job *prev = NULL;
+		for (struct held_job *held = queue->head; held != NULL; prev = held, held = held->next) {
+			if (strcmp(held->job.id, job_id) != 0)
+				continue;
+			if (prev != NULL)
+				prev->next = held->next;
+			else
+				queue->head = held->next;
+			if (queue->tail == held)
+				queue->tail = prev;
+			dispatcher->waiting--;
+			held_job_free(held);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* ---- curl handles and executions (dispatcher thread) ---------------------- */
 
 static CURL *take_handle(struct dispatcher *dispatcher)
 {
@@ -241,10 +374,28 @@ static void return_handle(struct dispatcher *dispatcher, CURL *easy)
 	dispatcher->idle_handles[dispatcher->idle_count++] = easy;
 }
 
+static void detach(struct dispatcher *dispatcher, struct execution *ex)
+{
+	if (ex->in_multi) {
+		curl_multi_remove_handle(dispatcher->multi, ex->easy);
+		ex->in_multi = false;
+	}
+}
+
+/* Gives back ex's job slot (if it holds one) and stops counting it as in flight. */
+static void let_go_of_job(struct dispatcher *dispatcher, struct execution *ex)
+{
+	if (ex->holds_slot) {
+		node_registry_release(dispatcher->registry, ex->node_id);
+		ex->holds_slot = false;
+		dispatcher->in_flight--;
+	}
+}
+
 /* Detaches ex from the multi handle and the list, gives back its slot, and frees it. */
 static void execution_end(struct dispatcher *dispatcher, struct execution *ex)
 {
-	curl_multi_remove_handle(dispatcher->multi, ex->easy);
+	detach(dispatcher, ex);
 	return_handle(dispatcher, ex->easy);
 	if (ex->prev != NULL)
 		ex->prev->next = ex->next;
@@ -252,83 +403,85 @@ static void execution_end(struct dispatcher *dispatcher, struct execution *ex)
 		dispatcher->executions = ex->next;
 	if (ex->next != NULL)
 		ex->next->prev = ex->prev;
-	dispatcher->in_flight--;
-	if (ex->follow_url != NULL)
-		dispatcher->following--;
-	node_registry_release(dispatcher->registry, ex->node_id);
-	waiting_job_free(ex->job);
-	free(ex->follow_url);
+	let_go_of_job(dispatcher, ex);
+	held_job_free(ex->held);
+	free(ex->base_url);
 	free(ex->url);
 	free(ex->request_body);
 	http_buffer_free(&ex->response);
 	free(ex);
 }
 
-static void record_outcome(struct dispatcher *dispatcher, const char *job_id, const char *node_id,
-			   enum job_status status, const char *result, const char *error)
-{
-	/* Errors quote agents' messages cut to fit, and a cut can split a character. */
-	char *clean_error = error != NULL ? wire_utf8_sanitize(error) : NULL;
-	enum job_store_result rc = job_store_finish(dispatcher->store, job_id, status, result,
-						    clean_error != NULL ? clean_error : error);
-	free(clean_error);
-	if (rc != JOB_STORE_OK) {
-		log_error("could not record job %s as %s (store result %d)", job_id,
-			  job_status_name(status), rc);
-		return;
-	}
-	if (status == JOB_COMPLETED)
-		log_info("job %s completed on node %s", job_id, node_id);
-	else
-		log_warn("job %s failed on node %s: %s", job_id, node_id, error);
-}
-
-static void start_execution(struct dispatcher *dispatcher, struct waiting_job *job,
-			    struct node_slot *slot)
+/* A new execution linked into the list; NULL if out of memory. */
+static struct execution *execution_new(struct dispatcher *dispatcher, const char *job_id,
+				       const char *node_id, const char *base_url)
 {
 	struct execution *ex = calloc(1, sizeof(*ex));
-	enum job_store_result rc;
-	char error[512];
 
-	rc = job_store_mark_running(dispatcher->store, job->id, slot->node_id);
-	if (rc != JOB_STORE_OK) {
-		/* Nothing else moves a QUEUED job, so this is a bug or out of memory: say so. */
-		log_error("job %s could not be marked RUNNING (store result %d); dropped from the queue",
-			  job->id, rc);
-		node_registry_release(dispatcher->registry, slot->node_id);
-		waiting_job_free(job);
+	if (ex == NULL)
+		return NULL;
+	ex->base_url = strdup(base_url);
+	ex->easy = take_handle(dispatcher);
+	if (ex->base_url == NULL || ex->easy == NULL) {
+		if (ex->easy != NULL)
+			return_handle(dispatcher, ex->easy);
+		free(ex->base_url);
 		free(ex);
-		return;
+		return NULL;
 	}
-	if (ex == NULL || (ex->easy = take_handle(dispatcher)) == NULL ||
-	    asprintf(&ex->url, "%s/execute", slot->base_url) < 0 ||
-	    (ex->request_body = execute_request_encode(job->id, job->type, job->payload)) == NULL) {
-		snprintf(error, sizeof(error), "the coordinator ran out of memory sending the job to node %s",
-			 slot->node_id);
-		record_outcome(dispatcher, job->id, slot->node_id, JOB_FAILED, NULL, error);
-		node_registry_release(dispatcher->registry, slot->node_id);
-		if (ex != NULL) {
-			if (ex->easy != NULL)
-				return_handle(dispatcher, ex->easy);
-			free(ex->url);
-			free(ex);
-		}
-		waiting_job_free(job);
-		return;
-	}
-	ex->job = job;
-	strcpy(ex->node_id, slot->node_id);
+	snprintf(ex->job_id, sizeof(ex->job_id), "%s", job_id);
+	snprintf(ex->node_id, sizeof(ex->node_id), "%s", node_id);
 	ex->started_ms = clock_monotonic_ms();
-	http_buffer_reset(&ex->response, dispatcher->config.response_limit);
+	ex->next = dispatcher->executions;
+	if (ex->next != NULL)
+		ex->next->prev = ex;
+	dispatcher->executions = ex;
+	return ex;
+}
 
+static struct execution *find_execution(struct dispatcher *dispatcher, const char *job_id)
+{
+	for (struct execution *ex = dispatcher->executions; ex != NULL; ex = ex->next) {
+		if (ex->held != NULL && strcmp(ex->job_id, job_id) == 0)
+			return ex;
+	}
+	return NULL;
+}
+
+/*
+ * Sends one request for ex: POST body to path (GET if body is NULL), under
+ * base_url, with timeout_ms for the whole exchange. Returns 0, or -1 if out
+ * of memory (nothing sent).
+ */
+static int send_request(struct dispatcher *dispatcher, struct execution *ex, const char *path,
+			char *body, long timeout_ms)
+{
+	char *url;
+
+	if (asprintf(&url, "%s%s", ex->base_url, path) < 0)
+		return -1;
+	detach(dispatcher, ex);
+	free(ex->url);
+	ex->url = url;
+	free(ex->request_body);
+	ex->request_body = body;
+	http_buffer_reset(&ex->response, dispatcher->config.response_limit);
+	ex->curl_error[0] = '\0';
+	ex->next_request_ms = 0;
+
+	curl_easy_reset(ex->easy);
 	curl_easy_setopt(ex->easy, CURLOPT_URL, ex->url);
-	curl_easy_setopt(ex->easy, CURLOPT_POST, 1L);
-	curl_easy_setopt(ex->easy, CURLOPT_POSTFIELDS, ex->request_body);
-	curl_easy_setopt(ex->easy, CURLOPT_POSTFIELDSIZE, (long)strlen(ex->request_body));
+	if (body != NULL) {
+		curl_easy_setopt(ex->easy, CURLOPT_POST, 1L);
+		curl_easy_setopt(ex->easy, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(ex->easy, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+	} else {
+		curl_easy_setopt(ex->easy, CURLOPT_HTTPGET, 1L);
+	}
 	curl_easy_setopt(ex->easy, CURLOPT_HTTPHEADER, dispatcher->json_headers);
 	curl_easy_setopt(ex->easy, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(ex->easy, CURLOPT_CONNECTTIMEOUT_MS, dispatcher->config.connect_timeout_ms);
-	curl_easy_setopt(ex->easy, CURLOPT_TIMEOUT_MS, dispatcher->config.execute_timeout_ms);
+	curl_easy_setopt(ex->easy, CURLOPT_TIMEOUT_MS, timeout_ms);
 	/* A job can run for long in silence: keepalive notices a peer that vanished. */
 	curl_easy_setopt(ex->easy, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(ex->easy, CURLOPT_TCP_KEEPIDLE, 10L);
@@ -339,45 +492,238 @@ static void start_execution(struct dispatcher *dispatcher, struct waiting_job *j
 	curl_easy_setopt(ex->easy, CURLOPT_WRITEDATA, &ex->response);
 	curl_easy_setopt(ex->easy, CURLOPT_ERRORBUFFER, ex->curl_error);
 	curl_easy_setopt(ex->easy, CURLOPT_PRIVATE, ex);
-
-	ex->next = dispatcher->executions;
-	if (ex->next != NULL)
-		ex->next->prev = ex;
-	dispatcher->executions = ex;
-	dispatcher->in_flight++;
 	curl_multi_add_handle(dispatcher->multi, ex->easy);
-	log_info("job %s (%s) dispatched to node %s at %s", job->id, job->type, slot->node_id,
-		 slot->base_url);
+	ex->in_multi = true;
+	return 0;
 }
 
-/* Starts every waiting job that some node can take now, oldest submission first. */
+/* ---- recording outcomes (dispatcher thread) ------------------------------- */
+
+static int64_t job_timeout_ms(const struct dispatcher *dispatcher, const struct job *job)
+{
+	return job->timeout_ms > 0 ? job->timeout_ms : dispatcher->config.default_timeout_ms;
+}
+
+/* Copy of error with invalid UTF-8 replaced (agents' messages are cut to fit). */
+static char *clean_text(const char *error)
+{
+	return error != NULL ? wire_utf8_sanitize(error) : NULL;
+}
+
+/* Records the job's final outcome (its last attempt). ex keeps its slot until execution_end. */
+static void record_final(struct dispatcher *dispatcher, struct execution *ex, enum job_status status,
+			 const char *result, const char *error, enum attempt_status attempt_status)
+{
+	char *clean = clean_text(error);
+	enum job_store_result rc = job_store_finish(dispatcher->store, ex->job_id, status, result,
+						    clean != NULL ? clean : error, attempt_status);
+	free(clean);
+	if (rc == JOB_STORE_CONFLICT) {
+		/* Only a cancel moves a RUNNING job behind the dispatcher's back. */
+		log_info("job %s was cancelled meanwhile; what node %s said of it is not recorded",
+			 ex->job_id, ex->node_id);
+	} else if (rc != JOB_STORE_OK) {
+		log_error("could not record job %s as %s (store result %d); it stays RUNNING until the "
+			  "next start asks node %s again",
+			  ex->job_id, job_status_name(status), rc, ex->node_id);
+	} else if (status == JOB_COMPLETED) {
+		log_info("job %s completed on node %s", ex->job_id, ex->node_id);
+	} else {
+		log_warn("job %s failed on node %s: %s", ex->job_id, ex->node_id, error);
+	}
+	held_job_free(ex->held);
+	ex->held = NULL;
+}
+
+/*
+ * The attempt ended without a result. If retryable and attempts remain, the
+ * job goes back to QUEUED for attempt n+1 after a backoff; otherwise it FAILS
+ * with error. Either way ex no longer holds the job.
+ */
+static void attempt_failed(struct dispatcher *dispatcher, struct execution *ex,
+			   enum attempt_status attempt_status, const char *error, bool retryable)
+{
+	struct held_job *held = ex->held;
+	struct job *job = &held->job;
+	char *clean = clean_text(error);
+	const char *text = clean != NULL ? clean : error;
+
+	if (retryable && ex->attempt < job->max_attempts) {
+		int64_t base = job->backoff_base_ms > 0 ? job->backoff_base_ms : dispatcher->config.retry_base_ms;
+		int64_t cap = job->backoff_cap_ms > 0 ? job->backoff_cap_ms : dispatcher->config.retry_cap_ms;
+		int64_t delay = job_backoff_ms(base, cap < base ? base : cap, ex->attempt + 1);
+		int64_t at = clock_wall_ms() + delay;
+		enum job_store_result rc =
+			job_store_retry(dispatcher->store, ex->job_id, attempt_status, text, at);
+		if (rc == JOB_STORE_OK) {
+			log_warn("job %s attempt %d of %d on node %s: %s: %s; attempt %d in %lld ms",
+				 ex->job_id, ex->attempt, job->max_attempts, ex->node_id,
+				 attempt_status_name(attempt_status), text, ex->attempt + 1,
+				 (long long)delay);
+			job->attempt = ex->attempt;
+			job->next_attempt_at = at;
+			job->node_id[0] = '\0';
+			ex->held = NULL;
+			delay_insert(dispatcher, held);
+		} else if (rc == JOB_STORE_CONFLICT) {
+			log_info("job %s was cancelled meanwhile; not retried", ex->job_id);
+			held_job_free(held);
+			ex->held = NULL;
+		} else {
+			log_error("could not queue job %s for attempt %d (store result %d); it stays "
+				  "RUNNING until the next start",
+				  ex->job_id, ex->attempt + 1, rc);
+			held_job_free(held);
+			ex->held = NULL;
+		}
+		free(clean);
+		return;
+	}
+	if (job->max_attempts > 1) {
+		char *full = NULL;
+		if (asprintf(&full, "attempt %d of %d: %s", ex->attempt, job->max_attempts, text) < 0)
+			full = NULL;
+		record_final(dispatcher, ex, JOB_FAILED, NULL, full != NULL ? full : text,
+			     attempt_status);
+		free(full);
+	} else {
+		record_final(dispatcher, ex, JOB_FAILED, NULL, text, attempt_status);
+	}
+	free(clean);
+}
+
+/* ---- starting and following (dispatcher thread) --------------------------- */
+
+static void start_following(struct dispatcher *dispatcher, struct execution *ex, const char *why)
+{
+	detach(dispatcher, ex);
+	ex->mode = MODE_FOLLOW;
+	ex->next_request_ms = clock_monotonic_ms();
+	log_warn("job %s on node %s: %s; asking the node how it stands instead of running it again",
+		 ex->job_id, ex->node_id, why);
+}
+
+/* Tells ex's node to kill its job; ex no longer holds the job, and ends when the node answered. */
+static void start_cancelling(struct dispatcher *dispatcher, struct execution *ex)
+{
+	detach(dispatcher, ex);
+	ex->mode = MODE_CANCEL;
+	ex->cancel_tries = 0;
+	ex->next_request_ms = clock_monotonic_ms();
+}
+
+static void start_execution(struct dispatcher *dispatcher, struct held_job *held,
+			    struct node_slot *slot)
+{
+	struct execution *ex;
+	enum job_store_result rc;
+	char *body, path[] = "/execute";
+	int attempt = 0;
+	int64_t timeout;
+
+	rc = job_store_mark_running(dispatcher->store, held->job.id, slot->node_id, &attempt);
+	if (rc == JOB_STORE_CONFLICT || rc == JOB_STORE_NOT_FOUND) {
+		/* Cancelled (or pruned) while it waited: nothing to run. */
+		node_registry_release(dispatcher->registry, slot->node_id);
+		held_job_free(held);
+		return;
+	}
+	if (rc != JOB_STORE_OK) {
+		log_error("job %s could not be marked RUNNING (store result %d); trying again in %d ms",
+			  held->job.id, rc, STORE_RETRY_MS);
+		node_registry_release(dispatcher->registry, slot->node_id);
+		held->job.next_attempt_at = clock_wall_ms() + STORE_RETRY_MS;
+		delay_insert(dispatcher, held);
+		return;
+	}
+	timeout = job_timeout_ms(dispatcher, &held->job);
+	ex = execution_new(dispatcher, held->job.id, slot->node_id, slot->base_url);
+	body = ex != NULL ? execute_request_encode(held->job.id, held->job.type, held->job.payload,
+						   timeout, attempt)
+			  : NULL;
+	if (ex == NULL || body == NULL) {
+		char error[256];
+		snprintf(error, sizeof(error),
+			 "the coordinator ran out of memory sending the job to node %s", slot->node_id);
+		node_registry_release(dispatcher->registry, slot->node_id);
+		if (job_store_finish(dispatcher->store, held->job.id, JOB_FAILED, NULL, error,
+				     ATTEMPT_DISPATCH_FAILED) != JOB_STORE_OK)
+			log_error("job %s: %s, and could not record it", held->job.id, error);
+		held_job_free(held);
+		if (ex != NULL) {
+			ex->holds_slot = false;
+			execution_end(dispatcher, ex);
+		}
+		return;
+	}
+	ex->held = held;
+	ex->holds_slot = true;
+	dispatcher->in_flight++;
+	ex->attempt = attempt;
+	ex->mode = MODE_EXECUTE;
+	ex->deadline_ms = ex->started_ms + timeout + dispatcher->config.timeout_grace_ms;
+	if (send_request(dispatcher, ex, path, body, (long)(timeout + dispatcher->config.timeout_grace_ms)) != 0) {
+		free(body);
+		attempt_failed(dispatcher, ex, ATTEMPT_DISPATCH_FAILED,
+			       "the coordinator ran out of memory sending the job", true);
+		execution_end(dispatcher, ex);
+		return;
+	}
+	log_info("job %s (%s) attempt %d dispatched to node %s at %s", held->job.id, held->job.type,
+		 attempt, slot->node_id, slot->base_url);
+}
+
+/* Effective priority rank (0 = high) of a waiting job after aging. */
+static int effective_rank(const struct dispatcher *dispatcher, const struct job *job, int64_t now)
+{
+	int64_t levels = (now - job->created_at) / dispatcher->config.priority_aging_ms;
+	int rank = job_priority_rank(job->priority);
+	return levels >= rank ? 0 : rank - (int)levels;
+}
+
+/* Starts every waiting job that some node can take now, best effective priority first. */
 static void dispatch_waiting(struct dispatcher *dispatcher)
 {
+	int64_t now = clock_wall_ms();
+
 	for (size_t i = 0; i < dispatcher->queue_count; i++)
 		dispatcher->queues[i].blocked = false;
 	for (;;) {
-		struct type_queue *oldest = NULL;
+		struct job_queue *best = NULL;
+		int best_rank = 0;
 		struct node_slot slot;
 		enum scheduler_verdict verdict;
 
 		for (size_t i = 0; i < dispatcher->queue_count; i++) {
-			struct type_queue *queue = &dispatcher->queues[i];
-			if (queue->head != NULL && !queue->blocked &&
-			    (oldest == NULL || queue->head->seq < oldest->head->seq))
-				oldest = queue;
+			struct job_queue *queue = &dispatcher->queues[i];
+			int rank;
+			if (queue->head == NULL || queue->blocked)
+				continue;
+			rank = effective_rank(dispatcher, &queue->head->job, now);
+			if (best == NULL || rank < best_rank ||
+			    (rank == best_rank && queue->head->seq < best->head->seq)) {
+				best = queue;
+				best_rank = rank;
+			}
 		}
-		if (oldest == NULL)
+		if (best == NULL)
 			return;
-		if (!node_registry_reserve(dispatcher->registry, oldest->type, &slot, &verdict)) {
-			oldest->blocked = true;
+		if (!node_registry_reserve(dispatcher->registry, best->type, &slot, &verdict)) {
+			/* No node takes this type now: none of its priorities can go either. */
+			for (size_t i = 0; i < dispatcher->queue_count; i++) {
+				if (strcmp(dispatcher->queues[i].type, best->type) == 0)
+					dispatcher->queues[i].blocked = true;
+			}
 			continue;
 		}
-		start_execution(dispatcher, queue_pop(dispatcher, oldest), &slot);
+		start_execution(dispatcher, queue_pop(dispatcher, best), &slot);
 		node_slot_clear(&slot);
 	}
 }
 
-/* Says what went wrong with an execution in words for the job's error. */
+/* ---- answers (dispatcher thread) ------------------------------------------ */
+
+/* Says what went wrong with a request in words. */
 static void describe_failure(const struct execution *ex, CURLcode result, long status, char *out,
 			     size_t out_size)
 {
@@ -391,13 +737,8 @@ static void describe_failure(const struct execution *ex, CURLcode result, long s
 		snprintf(out, out_size, "node %s (%s) answered with more than %zu bytes", ex->node_id,
 			 ex->url, ex->response.limit);
 	} else if (result == CURLE_COULDNT_CONNECT) {
-		/* Also what a dropped keep-alive connection looks like: curl reconnects once. */
 		snprintf(out, out_size, "could not connect to node %s at %s (%lld ms after dispatch): %s",
 			 ex->node_id, ex->url, (long long)(clock_monotonic_ms() - ex->started_ms),
-			 ex->curl_error[0] ? ex->curl_error : curl_easy_strerror(result));
-	} else if (result == CURLE_OPERATION_TIMEDOUT) {
-		snprintf(out, out_size, "timed out after %lld ms waiting for node %s (%s): %s",
-			 (long long)(clock_monotonic_ms() - ex->started_ms), ex->node_id, ex->url,
 			 ex->curl_error[0] ? ex->curl_error : curl_easy_strerror(result));
 	} else {
 		snprintf(out, out_size, "request to node %s (%s) failed: %s", ex->node_id, ex->url,
@@ -405,73 +746,146 @@ static void describe_failure(const struct execution *ex, CURLcode result, long s
 	}
 }
 
-/* Asks the agent about a followed job again in FOLLOW_INTERVAL_MS. */
-static void follow_later(struct dispatcher *dispatcher, struct execution *ex)
-{
-	curl_multi_remove_handle(dispatcher->multi, ex->easy);
-	ex->follow_at = clock_monotonic_ms() + FOLLOW_INTERVAL_MS;
-}
-
-/* Starts following ex (the agent answered 409: the job already runs there). Returns 0 or -1. */
-static int start_following(struct dispatcher *dispatcher, struct execution *ex)
-{
-	size_t base_len = strlen(ex->url) - strlen("/execute");
-	if (asprintf(&ex->follow_url, "%.*s/executions/%s", (int)base_len, ex->url, ex->job->id) < 0) {
-		ex->follow_url = NULL;
-		return -1;
-	}
-	dispatcher->following++;
-	log_warn("node %s is already running job %s (sent before a restart?); following it there "
-		 "instead of running it again",
-		 ex->node_id, ex->job->id);
-	follow_later(dispatcher, ex);
-	return 0;
-}
-
-/* Sends the due GET /executions/{id} questions of followed jobs. */
-static void ask_followed(struct dispatcher *dispatcher)
-{
-	int64_t now = clock_monotonic_ms();
-
-	for (struct execution *ex = dispatcher->executions; ex != NULL; ex = ex->next) {
-		if (ex->follow_url == NULL || ex->follow_at == 0 || ex->follow_at > now)
-			continue;
-		ex->follow_at = 0;
-		http_buffer_reset(&ex->response, dispatcher->config.response_limit);
-		ex->curl_error[0] = '\0';
-		curl_easy_setopt(ex->easy, CURLOPT_URL, ex->follow_url);
-		curl_easy_setopt(ex->easy, CURLOPT_HTTPGET, 1L);
-		curl_easy_setopt(ex->easy, CURLOPT_TIMEOUT_MS, dispatcher->config.connect_timeout_ms * 2);
-		curl_multi_add_handle(dispatcher->multi, ex->easy);
-	}
-}
-
 /*
- * The answer to GET /executions/{id} for a followed job: records the outcome
- * once the agent has it, or asks again later.
+ * The node's word on a finished execution (from POST /execute or GET
+ * /executions): records it as this attempt's outcome.
  */
-static void finish_follow_up(struct dispatcher *dispatcher, struct execution *ex, CURLcode result)
+static void settle(struct dispatcher *dispatcher, struct execution *ex, bool ok, const char *output,
+		   const char *agent_error, bool timed_out, bool cancelled, long http_status)
+{
+	char error[1024];
+
+	if (ok) {
+		record_final(dispatcher, ex, JOB_COMPLETED, output, NULL, ATTEMPT_COMPLETED);
+		return;
+	}
+	snprintf(error, sizeof(error), "node %s (%s) answered HTTP %ld: %s", ex->node_id, ex->url,
+		 http_status, agent_error != NULL ? agent_error : "(no error given)");
+	if (timed_out) {
+		attempt_failed(dispatcher, ex, ATTEMPT_TIMED_OUT, error, true);
+	} else if (cancelled) {
+		/* Not our cancel (that one leaves the job already CANCELLED): the node stopped. */
+		snprintf(error, sizeof(error), "node %s cancelled the job (the agent was stopping): %s",
+			 ex->node_id, agent_error != NULL ? agent_error : "");
+		attempt_failed(dispatcher, ex, ATTEMPT_CANCELLED, error, true);
+	} else {
+		attempt_failed(dispatcher, ex, ATTEMPT_FAILED, error, ex->held->job.retry_on_failure);
+	}
+}
+
+/* Times ex's attempt out here (the agent did not answer in time) and tells the node to stop it. */
+static void time_out_here(struct dispatcher *dispatcher, struct execution *ex)
+{
+	char error[512];
+	int64_t timeout = job_timeout_ms(dispatcher, &ex->held->job);
+
+	snprintf(error, sizeof(error),
+		 "timed out after %lld ms (timeout_ms %lld + grace %ld ms): node %s (%s) had not "
+		 "answered; it was told to cancel the job",
+		 (long long)(clock_monotonic_ms() - ex->started_ms), (long long)timeout,
+		 dispatcher->config.timeout_grace_ms, ex->node_id, ex->base_url);
+	attempt_failed(dispatcher, ex, ATTEMPT_TIMED_OUT, error, true);
+	start_cancelling(dispatcher, ex);
+}
+
+static void execute_answered(struct dispatcher *dispatcher, struct execution *ex, CURLcode result)
+{
+	long status = 0;
+	char error[1024];
+
+	if (result == CURLE_OK)
+		curl_easy_getinfo(ex->easy, CURLINFO_RESPONSE_CODE, &status);
+
+	if (result == CURLE_OK && status == 409) {
+		start_following(dispatcher, ex, "the node is already running it (sent before a restart?)");
+		return;
+	}
+	if (result == CURLE_OK && (status == 429 || status == 503)) {
+		/* The agent did not run it (full, or draining): put it back, let the node breathe. */
+		enum job_store_result rc = job_store_requeue(dispatcher->store, ex->job_id);
+		if (rc == JOB_STORE_OK) {
+			log_warn("node %s did not take job %s (HTTP %ld); it goes back to the queue",
+				 ex->node_id, ex->job_id, status);
+			ex->held->job.node_id[0] = '\0';
+			hold_waiting(dispatcher, ex->held);
+			ex->held = NULL;
+		} else {
+			held_job_free(ex->held);
+			ex->held = NULL;
+		}
+		node_registry_pause(dispatcher->registry, ex->node_id, FULL_NODE_PAUSE_MS);
+		execution_end(dispatcher, ex);
+		return;
+	}
+	if (result == CURLE_OK && (status == 200 || status == 422)) {
+		struct execute_response answer;
+		char decode_error[WIRE_ERROR_SIZE];
+		if (execute_response_decode(ex->response.data ? ex->response.data : "", ex->response.len,
+					    &answer, decode_error, sizeof(decode_error)) == 0) {
+			settle(dispatcher, ex, answer.ok, answer.output, answer.error, answer.timed_out,
+			       answer.cancelled, status);
+			execute_response_clear(&answer);
+		} else {
+			snprintf(error, sizeof(error),
+				 "node %s (%s) answered HTTP %ld with an unreadable body: %s", ex->node_id,
+				 ex->url, status, decode_error);
+			attempt_failed(dispatcher, ex, ATTEMPT_FAILED, error,
+				       ex->held->job.retry_on_failure);
+		}
+		execution_end(dispatcher, ex);
+		return;
+	}
+	describe_failure(ex, result, status, error, sizeof(error));
+	if (result == CURLE_OK && status >= 400 && status < 500) {
+		/* The agent refused the request: the job did not start there. */
+		attempt_failed(dispatcher, ex, ATTEMPT_DISPATCH_FAILED, error, true);
+	} else if (result == CURLE_OK || ex->response.overflow) {
+		attempt_failed(dispatcher, ex, ATTEMPT_FAILED, error, ex->held->job.retry_on_failure);
+	} else if (result == CURLE_COULDNT_CONNECT || result == CURLE_COULDNT_RESOLVE_HOST) {
+		attempt_failed(dispatcher, ex, ATTEMPT_DISPATCH_FAILED, error, true);
+	} else if (result == CURLE_OPERATION_TIMEDOUT) {
+		time_out_here(dispatcher, ex);
+		return;
+	} else {
+		/* The connection broke while the job may be running: ask instead of guessing. */
+		start_following(dispatcher, ex, error);
+		return;
+	}
+	execution_end(dispatcher, ex);
+}
+
+static void follow_answered(struct dispatcher *dispatcher, struct execution *ex, CURLcode result)
 {
 	char error[1024], decode_error[WIRE_ERROR_SIZE];
 	struct execution_status record;
 	long status = 0;
 
-	if (clock_monotonic_ms() - ex->started_ms > dispatcher->config.execute_timeout_ms) {
-		snprintf(error, sizeof(error),
-			 "timed out after %lld ms waiting for node %s (%s) to finish the job",
-			 (long long)(clock_monotonic_ms() - ex->started_ms), ex->node_id, ex->follow_url);
-		record_outcome(dispatcher, ex->job->id, ex->node_id, JOB_FAILED, NULL, error);
+	detach(dispatcher, ex);
+	if (result == CURLE_OK)
+		curl_easy_getinfo(ex->easy, CURLINFO_RESPONSE_CODE, &status);
+	if (result == CURLE_OK && status == 404 && ex->adopted &&
+	    job_store_requeue(dispatcher->store, ex->job_id) == JOB_STORE_OK) {
+		/*
+		 * The last coordinator marked it RUNNING and died before (or while)
+		 * sending it, or the agent restarted and took the run with it: either
+		 * way it is not running anywhere, so it goes back to the queue
+		 * without costing an attempt.
+		 */
+		log_warn("node %s does not know job %s, found RUNNING at start: it goes back to the "
+			 "queue",
+			 ex->node_id, ex->job_id);
+		ex->held->job.node_id[0] = '\0';
+		hold_waiting(dispatcher, ex->held);
+		ex->held = NULL;
 		execution_end(dispatcher, ex);
 		return;
 	}
-	if (result == CURLE_OK)
-		curl_easy_getinfo(ex->easy, CURLINFO_RESPONSE_CODE, &status);
 	if (result == CURLE_OK && status == 404) {
 		snprintf(error, sizeof(error),
-			 "node %s said the job was running there, then forgot it (%s answered 404): "
-			 "the agent may have restarted",
-			 ex->node_id, ex->follow_url);
-		record_outcome(dispatcher, ex->job->id, ex->node_id, JOB_FAILED, NULL, error);
+			 "node %s does not know the job (%s answered 404): the agent may have "
+			 "restarted, or never received it",
+			 ex->node_id, ex->url);
+		attempt_failed(dispatcher, ex, ATTEMPT_LOST, error, true);
 		execution_end(dispatcher, ex);
 		return;
 	}
@@ -479,73 +893,80 @@ static void finish_follow_up(struct dispatcher *dispatcher, struct execution *ex
 	    execution_status_decode(ex->response.data ? ex->response.data : "", ex->response.len,
 				    &record, decode_error, sizeof(decode_error)) == 0) {
 		if (record.finished) {
-			if (record.ok) {
-				record_outcome(dispatcher, ex->job->id, ex->node_id, JOB_COMPLETED,
-					       record.output, NULL);
-			} else {
-				snprintf(error, sizeof(error), "node %s (%s) answered HTTP %ld: %s",
-					 ex->node_id, ex->url, record.http_status, record.error);
-				record_outcome(dispatcher, ex->job->id, ex->node_id, JOB_FAILED, NULL,
-					       error);
-			}
+			settle(dispatcher, ex, record.ok, record.output, record.error, record.timed_out,
+			       record.cancelled, record.http_status);
 			execution_status_clear(&record);
 			execution_end(dispatcher, ex);
 			return;
 		}
 		execution_status_clear(&record);
 	}
-	/* Still running, or no clear answer this time: a lost node is failed by the prober's path. */
-	follow_later(dispatcher, ex);
+	/* Still running, or no clear answer this time (the node may be lost: the grace decides). */
+	ex->next_request_ms = clock_monotonic_ms() + FOLLOW_INTERVAL_MS;
 }
 
-static void finish_execution(struct dispatcher *dispatcher, struct execution *ex, CURLcode result)
+static void cancel_answered(struct dispatcher *dispatcher, struct execution *ex, CURLcode result)
 {
 	long status = 0;
-	char error[1024];
 
-	if (ex->follow_url != NULL) {
-		finish_follow_up(dispatcher, ex, result);
-		return;
-	}
+	detach(dispatcher, ex);
 	if (result == CURLE_OK)
 		curl_easy_getinfo(ex->easy, CURLINFO_RESPONSE_CODE, &status);
-
-	if (result == CURLE_OK && status == 409 && start_following(dispatcher, ex) == 0)
+	if (result == CURLE_OK && (status == 200 || status == 404)) {
+		log_info("node %s %s job %s", ex->node_id,
+			 status == 200 ? "stopped" : "no longer knew", ex->job_id);
+		execution_end(dispatcher, ex);
 		return;
-
-	if (result == CURLE_OK && status == 429) {
-		/* The agent did not run it: put it back where it was, and let the node breathe. */
-		if (job_store_requeue(dispatcher->store, ex->job->id) == JOB_STORE_OK &&
-		    queue_insert(dispatcher, ex->job) == 0) {
-			log_warn("node %s is full (HTTP 429); job %s goes back to the queue", ex->node_id,
-				 ex->job->id);
-			ex->job = NULL;
-			node_registry_pause(dispatcher->registry, ex->node_id, FULL_NODE_PAUSE_MS);
-			execution_end(dispatcher, ex);
-			return;
-		}
 	}
-	if (result == CURLE_OK && status == 200) {
-		struct execute_response answer;
-		char decode_error[WIRE_ERROR_SIZE];
-		if (execute_response_decode(ex->response.data ? ex->response.data : "", ex->response.len,
-					    &answer, decode_error, sizeof(decode_error)) == 0) {
-			if (answer.ok)
-				record_outcome(dispatcher, ex->job->id, ex->node_id, JOB_COMPLETED,
-					       answer.output, NULL);
-			else
-				record_outcome(dispatcher, ex->job->id, ex->node_id, JOB_FAILED, NULL,
-					       answer.error);
-			execute_response_clear(&answer);
-		} else {
-			snprintf(error, sizeof(error), "node %s (%s) answered HTTP 200 with an unreadable body: %s",
-				 ex->node_id, ex->url, decode_error);
-			record_outcome(dispatcher, ex->job->id, ex->node_id, JOB_FAILED, NULL, error);
-		}
-	} else {
+	if (++ex->cancel_tries >= CANCEL_TRIES) {
+		char error[512];
 		describe_failure(ex, result, status, error, sizeof(error));
-		record_outcome(dispatcher, ex->job->id, ex->node_id, JOB_FAILED, NULL, error);
+		log_warn("could not tell node %s to cancel job %s after %d tries: %s; if it comes back "
+			 "with it, its result is not recorded",
+			 ex->node_id, ex->job_id, CANCEL_TRIES, error);
+		execution_end(dispatcher, ex);
+		return;
 	}
+	ex->next_request_ms = clock_monotonic_ms() + FOLLOW_INTERVAL_MS;
+}
+
+static void reclaim_answered(struct dispatcher *dispatcher, struct execution *ex, CURLcode result)
+{
+	char decode_error[WIRE_ERROR_SIZE], note[512];
+	struct execution_status record;
+	long status = 0;
+	enum job_store_result rc = JOB_STORE_OK;
+
+	if (result == CURLE_OK)
+		curl_easy_getinfo(ex->easy, CURLINFO_RESPONSE_CODE, &status);
+	if (result == CURLE_OK && status == 200 &&
+	    execution_status_decode(ex->response.data ? ex->response.data : "", ex->response.len,
+				    &record, decode_error, sizeof(decode_error)) == 0) {
+		if (record.ok) {
+			rc = job_store_note_late_result(dispatcher->store, ex->job_id, ex->attempt, true,
+							record.output, NULL);
+		} else {
+			snprintf(note, sizeof(note), "late, after the attempt was given up: %s",
+				 record.error != NULL ? record.error : "failed");
+			rc = job_store_note_late_result(dispatcher->store, ex->job_id, ex->attempt, false,
+							NULL, note);
+		}
+		log_info("node %s came back with job %s (attempt %d, given up as LOST): kept as a "
+			 "superseded result, not the job's",
+			 ex->node_id, ex->job_id, ex->attempt);
+		execution_status_clear(&record);
+	} else if (result == CURLE_OK && status == 404) {
+		snprintf(note, sizeof(note), "node %s no longer knew this execution when it came back",
+			 ex->node_id);
+		rc = job_store_note_late_result(dispatcher->store, ex->job_id, ex->attempt, false, NULL,
+						note);
+	} else {
+		log_warn("could not ask node %s about job %s (attempt %d, LOST); asking again when it "
+			 "next comes back",
+			 ex->node_id, ex->job_id, ex->attempt);
+	}
+	if (rc != JOB_STORE_OK && rc != JOB_STORE_CONFLICT && rc != JOB_STORE_NOT_FOUND)
+		log_error("could not record the late result of job %s (store result %d)", ex->job_id, rc);
 	execution_end(dispatcher, ex);
 }
 
@@ -559,60 +980,231 @@ static void collect_finished(struct dispatcher *dispatcher)
 		if (msg->msg != CURLMSG_DONE)
 			continue;
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&ex);
-		finish_execution(dispatcher, ex, msg->data.result);
+		switch (ex->mode) {
+		case MODE_EXECUTE:
+			execute_answered(dispatcher, ex, msg->data.result);
+			break;
+		case MODE_FOLLOW:
+			follow_answered(dispatcher, ex, msg->data.result);
+			break;
+		case MODE_CANCEL:
+			cancel_answered(dispatcher, ex, msg->data.result);
+			break;
+		case MODE_RECLAIM:
+			reclaim_answered(dispatcher, ex, msg->data.result);
+			break;
+		}
 	}
 }
 
-/* Fails every execution on node_id with an error that starts with why. */
-static void abandon_executions(struct dispatcher *dispatcher, const char *node_id, const char *why)
+/* ---- timers (dispatcher thread) ------------------------------------------- */
+
+/* Sends due follow-up and cancel requests; times out and gives up lost attempts. */
+static void tick_executions(struct dispatcher *dispatcher)
 {
+	int64_t now = clock_monotonic_ms();
 	struct execution *ex = dispatcher->executions;
 
 	while (ex != NULL) {
 		struct execution *next = ex->next;
-		if (strcmp(ex->node_id, node_id) == 0) {
-			char error[512];
+		char path[96], error[768];
+
+		if (ex->held != NULL && ex->lost_since != 0 &&
+		    now - ex->lost_since >= dispatcher->config.lost_after_ms) {
 			snprintf(error, sizeof(error),
-				 "%s node %s (%s) %lld ms after it was sent the job; the job may or may "
-				 "not have run there",
-				 why, ex->node_id, ex->url,
-				 (long long)(clock_monotonic_ms() - ex->started_ms));
-			record_outcome(dispatcher, ex->job->id, ex->node_id, JOB_FAILED, NULL, error);
+				 "lost contact with node %s (%s): UNHEALTHY for %lld ms, longer than the "
+				 "grace of %ld ms (--lost-after-ms); the job may or may not have run there",
+				 ex->node_id, ex->base_url, (long long)(now - ex->lost_since),
+				 dispatcher->config.lost_after_ms);
+			detach(dispatcher, ex);
+			attempt_failed(dispatcher, ex, ATTEMPT_LOST, error, true);
 			execution_end(dispatcher, ex);
+		} else if (ex->mode == MODE_FOLLOW && now > ex->deadline_ms) {
+			time_out_here(dispatcher, ex);
+		} else if ((ex->mode == MODE_FOLLOW || ex->mode == MODE_CANCEL) &&
+			   ex->next_request_ms != 0 && ex->next_request_ms <= now) {
+			int rc;
+			if (ex->mode == MODE_FOLLOW) {
+				snprintf(path, sizeof(path), "/executions/%s?attempt=%d", ex->job_id,
+					 ex->attempt);
+				rc = send_request(dispatcher, ex, path, NULL,
+						  dispatcher->config.connect_timeout_ms * 2);
+			} else {
+				snprintf(path, sizeof(path), "/executions/%s/cancel?attempt=%d", ex->job_id,
+					 ex->attempt);
+				rc = send_request(dispatcher, ex, path, strdup("{}"),
+						  dispatcher->config.connect_timeout_ms * 2);
+			}
+			if (rc != 0)
+				ex->next_request_ms = now + FOLLOW_INTERVAL_MS;
 		}
 		ex = next;
 	}
 }
 
-/* Takes the inbox: queues new jobs, handles lost nodes. Returns false once stopping. */
-static bool drain_inbox(struct dispatcher *dispatcher)
+/* ---- events (dispatcher thread) ------------------------------------------- */
+
+static void adopt(struct dispatcher *dispatcher, struct held_job *held)
 {
-	struct waiting_job *jobs;
-	struct lost_node *lost;
+	struct node_slot slot;
+	struct execution *ex;
+	int64_t timeout, ran_for;
+
+	if (node_registry_occupy(dispatcher->registry, held->job.node_id, &slot) != REGISTRY_OK) {
+		/* Nobody to ask: the attempt is lost, as on a node that never came back. */
+		struct execution gone = {0};
+		char error[256];
+		snprintf(gone.job_id, sizeof(gone.job_id), "%s", held->job.id);
+		snprintf(gone.node_id, sizeof(gone.node_id), "%s", held->job.node_id);
+		gone.held = held;
+		gone.attempt = held->job.attempt;
+		snprintf(error, sizeof(error),
+			 "node %s, which was running the job, is no longer registered after the "
+			 "coordinator restarted",
+			 held->job.node_id);
+		attempt_failed(dispatcher, &gone, ATTEMPT_LOST, error, true);
+		return;
+	}
+	ex = execution_new(dispatcher, held->job.id, slot.node_id, slot.base_url);
+	if (ex == NULL) {
+		node_registry_release(dispatcher->registry, slot.node_id);
+		node_slot_clear(&slot);
+		log_error("out of memory taking up job %s; it stays RUNNING until the next start",
+			  held->job.id);
+		held_job_free(held);
+		return;
+	}
+	node_slot_clear(&slot);
+	ex->held = held;
+	ex->holds_slot = true;
+	dispatcher->in_flight++;
+	ex->attempt = held->job.attempt;
+	timeout = job_timeout_ms(dispatcher, &held->job);
+	ran_for = clock_wall_ms() - held->job.updated_at;
+	ex->deadline_ms = ex->started_ms - (ran_for > 0 ? ran_for : 0) + timeout +
+			  dispatcher->config.timeout_grace_ms;
+	ex->mode = MODE_FOLLOW;
+	ex->adopted = true;
+	ex->next_request_ms = ex->started_ms;
+	log_info("job %s was RUNNING on node %s (attempt %d) when the coordinator stopped; asking "
+		 "the node how it stands",
+		 ex->job_id, ex->node_id, ex->attempt);
+}
+
+static void cancel_job(struct dispatcher *dispatcher, const char *job_id)
+{
+	struct execution *ex;
+
+	if (drop_waiting(dispatcher, job_id))
+		return;
+	ex = find_execution(dispatcher, job_id);
+	if (ex == NULL)
+		return; /* it ended meanwhile; the store has it as CANCELLED or finished */
+	log_info("job %s was cancelled; telling node %s to kill it", job_id, ex->node_id);
+	held_job_free(ex->held);
+	ex->held = NULL;
+	start_cancelling(dispatcher, ex);
+}
+
+static void node_lost(struct dispatcher *dispatcher, const char *node_id)
+{
+	int64_t now = clock_monotonic_ms();
+	size_t count = 0;
+
+	for (struct execution *ex = dispatcher->executions; ex != NULL; ex = ex->next) {
+		if (ex->held != NULL && ex->lost_since == 0 && strcmp(ex->node_id, node_id) == 0) {
+			ex->lost_since = now;
+			count++;
+		}
+	}
+	if (count > 0)
+		log_warn("node %s is UNHEALTHY with %zu job(s) on it; they wait %ld ms for it "
+			 "(--lost-after-ms), then are retried or FAILED",
+			 node_id, count, dispatcher->config.lost_after_ms);
+}
+
+static void node_back(struct dispatcher *dispatcher, const char *node_id)
+{
+	struct lost_attempt *lost = NULL;
+	size_t count = 0;
+	struct node node;
+
+	for (struct execution *ex = dispatcher->executions; ex != NULL; ex = ex->next) {
+		if (ex->lost_since != 0 && strcmp(ex->node_id, node_id) == 0) {
+			ex->lost_since = 0;
+			if (ex->mode == MODE_FOLLOW)
+				ex->next_request_ms = clock_monotonic_ms();
+		}
+	}
+	if (job_store_list_lost_attempts(dispatcher->store, node_id, &lost, &count) != JOB_STORE_OK ||
+	    count == 0) {
+		free(lost);
+		return;
+	}
+	if (node_registry_get(dispatcher->registry, node_id, &node) != REGISTRY_OK) {
+		free(lost);
+		return;
+	}
+	for (size_t i = 0; i < count; i++) {
+		struct execution *ex;
+		char path[96];
+		bool asking = false;
+		for (ex = dispatcher->executions; ex != NULL && !asking; ex = ex->next)
+			asking = ex->mode == MODE_RECLAIM && ex->attempt == lost[i].number &&
+				 strcmp(ex->job_id, lost[i].job_id) == 0;
+		if (asking)
+			continue;
+		ex = execution_new(dispatcher, lost[i].job_id, node_id, node.base_url);
+		if (ex == NULL)
+			break;
+		ex->mode = MODE_RECLAIM;
+		ex->attempt = lost[i].number;
+		snprintf(path, sizeof(path), "/executions/%s/cancel?attempt=%d", lost[i].job_id,
+			 lost[i].number);
+		log_info("node %s is back: telling it to cancel job %s (attempt %d was given up as LOST "
+			 "and handed elsewhere)",
+			 node_id, lost[i].job_id, lost[i].number);
+		if (send_request(dispatcher, ex, path, strdup("{}"),
+				 dispatcher->config.connect_timeout_ms * 2) != 0)
+			execution_end(dispatcher, ex);
+	}
+	node_clear(&node);
+	free(lost);
+}
+
+/* Takes the inbox and handles its events. Returns false once stopping. */
+static bool take_inbox(struct dispatcher *dispatcher)
+{
+	struct event *events;
 	bool stopping;
 
 	pthread_mutex_lock(&dispatcher->inbox_lock);
-	jobs = dispatcher->inbox_head;
+	events = dispatcher->inbox_head;
 	dispatcher->inbox_head = dispatcher->inbox_tail = NULL;
-	lost = dispatcher->lost;
-	dispatcher->lost = NULL;
 	stopping = dispatcher->stopping;
 	pthread_mutex_unlock(&dispatcher->inbox_lock);
 
-	while (jobs != NULL) {
-		struct waiting_job *next = jobs->next;
-		if (queue_insert(dispatcher, jobs) != 0) {
-			log_error("out of memory queueing job %s; it stays QUEUED in the store", jobs->id);
-			waiting_job_free(jobs);
+	while (events != NULL) {
+		struct event *next = events->next;
+		switch (events->kind) {
+		case EVENT_ENQUEUE:
+			hold_waiting(dispatcher, events->held);
+			break;
+		case EVENT_ADOPT:
+			adopt(dispatcher, events->held);
+			break;
+		case EVENT_CANCEL:
+			cancel_job(dispatcher, events->id);
+			break;
+		case EVENT_NODE_LOST:
+			node_lost(dispatcher, events->id);
+			break;
+		case EVENT_NODE_BACK:
+			node_back(dispatcher, events->id);
+			break;
 		}
-		jobs = next;
-	}
-	while (lost != NULL) {
-		struct lost_node *next = lost->next;
-		abandon_executions(dispatcher, lost->node_id,
-				   "lost contact (it stopped answering health probes) with");
-		free(lost);
-		lost = next;
+		free(events);
+		events = next;
 	}
 	return !stopping;
 }
@@ -630,29 +1222,33 @@ static void *dispatcher_main(void *arg)
 	struct dispatcher *dispatcher = arg;
 	int running = 0;
 
-	while (drain_inbox(dispatcher)) {
+	while (take_inbox(dispatcher)) {
+		release_due(dispatcher);
 		dispatch_waiting(dispatcher);
-		ask_followed(dispatcher);
+		tick_executions(dispatcher);
 		curl_multi_perform(dispatcher->multi, &running);
 		collect_finished(dispatcher);
 		dispatch_waiting(dispatcher);
 		publish_counts(dispatcher);
 		/*
 		 * Sleeps until a socket is ready or someone calls curl_multi_wakeup. The
-		 * timeout only bounds how late a job waiting on a paused node starts.
+		 * timeout bounds how late a timer (a retry falling due, a follow-up, a
+		 * paused node) is noticed.
 		 */
 		curl_multi_poll(dispatcher->multi, NULL, 0,
-				dispatcher->waiting > 0 || dispatcher->following > 0 ? 100 : 1000, NULL);
+				dispatcher->waiting > 0 || dispatcher->executions != NULL ? 100 : 1000,
+				NULL);
 	}
 	/*
-	 * Stopping: jobs in flight stay RUNNING in the store. The next start sends
-	 * them again; an agent that still runs or already ran one answers from its
-	 * record (409 and following, or the recorded answer) instead of running it twice.
+	 * Stopping: jobs in flight stay RUNNING in the store. The next start asks
+	 * their nodes about them instead of running them again.
 	 */
 	while (dispatcher->executions != NULL) {
-		log_info("job %s stays RUNNING on node %s: the next start takes it up again",
-			 dispatcher->executions->job->id, dispatcher->executions->node_id);
-		execution_end(dispatcher, dispatcher->executions);
+		struct execution *ex = dispatcher->executions;
+		if (ex->held != NULL)
+			log_info("job %s stays RUNNING on node %s: the next start takes it up again",
+				 ex->job_id, ex->node_id);
+		execution_end(dispatcher, ex);
 	}
 	publish_counts(dispatcher);
 	return NULL;
@@ -671,6 +1267,8 @@ struct dispatcher *dispatcher_start(struct job_store *store, struct node_registr
 	dispatcher->store = store;
 	dispatcher->registry = registry;
 	dispatcher->config = *config;
+	if (dispatcher->config.priority_aging_ms <= 0)
+		dispatcher->config.priority_aging_ms = 30000;
 	pthread_mutex_init(&dispatcher->inbox_lock, NULL);
 	dispatcher->multi = curl_multi_init();
 	dispatcher->json_headers = curl_slist_append(NULL, "Content-Type: application/json");
@@ -694,10 +1292,17 @@ fail:
 	return NULL;
 }
 
+static void free_held_list(struct held_job *held)
+{
+	while (held != NULL) {
+		struct held_job *next = held->next;
+		held_job_free(held);
+		held = next;
+	}
+}
+
 void dispatcher_stop(struct dispatcher *dispatcher)
 {
-	struct waiting_job *job;
-
 	if (dispatcher == NULL)
 		return;
 	pthread_mutex_lock(&dispatcher->inbox_lock);
@@ -707,24 +1312,16 @@ void dispatcher_stop(struct dispatcher *dispatcher)
 	pthread_join(dispatcher->thread, NULL);
 
 	for (size_t i = 0; i < dispatcher->queue_count; i++) {
-		job = dispatcher->queues[i].head;
-		while (job != NULL) {
-			struct waiting_job *next = job->next;
-			waiting_job_free(job);
-			job = next;
-		}
+		free_held_list(dispatcher->queues[i].head);
 		free(dispatcher->queues[i].type);
 	}
 	free(dispatcher->queues);
-	for (job = dispatcher->inbox_head; job != NULL;) {
-		struct waiting_job *next = job->next;
-		waiting_job_free(job);
-		job = next;
-	}
-	while (dispatcher->lost != NULL) {
-		struct lost_node *next = dispatcher->lost->next;
-		free(dispatcher->lost);
-		dispatcher->lost = next;
+	free_held_list(dispatcher->delayed);
+	while (dispatcher->inbox_head != NULL) {
+		struct event *next = dispatcher->inbox_head->next;
+		held_job_free(dispatcher->inbox_head->held);
+		free(dispatcher->inbox_head);
+		dispatcher->inbox_head = next;
 	}
 	for (size_t i = 0; i < dispatcher->idle_count; i++)
 		curl_easy_cleanup(dispatcher->idle_handles[i]);

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "node_registry.h"
 #include "prober.h"
+#include "retention.h"
 #include "version.h"
 
 /* Thousands of concurrent executions need thousands of sockets: lift the soft limit. */
@@ -92,23 +93,41 @@ static struct job_store *open_store(const struct coordinator_config *config)
 	store = job_store_sqlite_open(path, err, sizeof(err));
 	if (store == NULL)
 		log_fatal("%s", err);
-	log_info("job store: sqlite %s (WAL, synchronous=FULL)", path);
+	log_info("job store: sqlite %s (WAL, synchronous=FULL, group commit)", path);
 	return store;
 }
 
 #define RECOVERY_PAGE 1000
 
+/* The nodes known before the restart keep their ids; they take jobs once a probe answers. */
+static void restore_nodes(struct job_store *store, struct node_registry *registry)
+{
+	struct node *nodes = NULL;
+	size_t count = 0;
+
+	if (job_store_load_nodes(store, &nodes, &count) != JOB_STORE_OK)
+		log_fatal("could not read the nodes from the job store");
+	if (node_registry_restore(registry, nodes, count) != REGISTRY_OK)
+		log_fatal("out of memory restoring the nodes");
+	if (count > 0)
+		log_info("restored %zu node(s) from the store; each takes jobs again once it answers a "
+			 "health probe",
+			 count);
+	node_list_free(nodes, count);
+}
+
 /*
- * Restart recovery, before serving: jobs RUNNING when the last coordinator
- * stopped go back to QUEUED (for now they are run again; the agent answers a
- * second dispatch of one job_id without running it twice), then every QUEUED
- * job goes to the dispatcher in submission order. Exits if the store fails.
+ * Restart recovery, before serving: each job RUNNING when the last
+ * coordinator stopped is taken up with the node that runs it (asked, then
+ * followed to its end; a node that does not know it makes the attempt LOST),
+ * then every QUEUED job goes to the dispatcher in submission order. Exits if
+ * the store fails.
  */
 static void recover_jobs(struct job_store *store, struct dispatcher *dispatcher)
 {
 	struct job_list page = {0};
 	uint64_t cursor = 0;
-	size_t requeued = 0, queued = 0;
+	size_t adopted = 0, queued = 0;
 
 	for (;;) {
 		if (job_store_list_page(store, JOB_RUNNING, &cursor, RECOVERY_PAGE, &page) !=
@@ -117,13 +136,9 @@ static void recover_jobs(struct job_store *store, struct dispatcher *dispatcher)
 		if (page.count == 0)
 			break;
 		for (size_t i = 0; i < page.count; i++) {
-			const struct job *job = &page.items[i];
-			if (job_store_requeue(store, job->id) != JOB_STORE_OK)
-				log_fatal("could not requeue job %s", job->id);
-			log_warn("job %s (%s) was RUNNING on node %s when the coordinator stopped; "
-				 "it is dispatched again",
-				 job->id, job->type, job->node_id[0] != '\0' ? job->node_id : "(none)");
-			requeued++;
+			if (dispatcher_adopt(dispatcher, &page.items[i]) != 0)
+				log_fatal("out of memory taking up the running jobs");
+			adopted++;
 		}
 		job_list_clear(&page);
 	}
@@ -143,9 +158,9 @@ static void recover_jobs(struct job_store *store, struct dispatcher *dispatcher)
 		job_list_clear(&page);
 	}
 	job_list_clear(&page);
-	if (queued > 0)
-		log_info("recovered %zu QUEUED jobs from the store (%zu of them were RUNNING)", queued,
-			 requeued);
+	if (queued + adopted > 0)
+		log_info("recovered %zu QUEUED job(s) and %zu RUNNING job(s) from the store", queued,
+			 adopted);
 }
 
 int main(int argc, char **argv)
@@ -154,6 +169,7 @@ int main(int argc, char **argv)
 	struct coordinator_app app = {0};
 	struct http_server *server = NULL;
 	struct prober *prober = NULL;
+	struct retention *retention = NULL;
 	sigset_t stop_signals;
 	char err[512];
 	int signal_number = 0;
@@ -189,15 +205,32 @@ int main(int argc, char **argv)
 	app.registry = node_registry_new();
 	if (app.registry == NULL)
 		log_fatal("out of memory");
+	app.defaults = (struct job_defaults){
+		.timeout_ms = config.default_timeout_ms,
+		.max_attempts = (int)config.default_max_attempts,
+		.backoff_base_ms = config.retry_base_ms,
+		.backoff_cap_ms = config.retry_cap_ms,
+	};
+	restore_nodes(app.store, app.registry);
 	struct dispatcher_config dispatch = {
 		.connect_timeout_ms = config.connect_timeout_ms,
-		.execute_timeout_ms = config.execute_timeout_ms,
+		.default_timeout_ms = config.default_timeout_ms,
+		.timeout_grace_ms = config.timeout_grace_ms,
+		.retry_base_ms = config.retry_base_ms,
+		.retry_cap_ms = config.retry_cap_ms,
+		.lost_after_ms = config.lost_after_ms,
+		.priority_aging_ms = config.priority_aging_ms,
 		.response_limit = 8 * 1024 * 1024,
 	};
 	app.dispatcher = dispatcher_start(app.store, app.registry, &dispatch, err, sizeof(err));
 	if (app.dispatcher == NULL)
 		log_fatal("%s", err);
 	recover_jobs(app.store, app.dispatcher);
+	/* Often enough that a short retention is honoured closely; at most once a minute. */
+	retention = retention_start(app.store, config.retention_ms,
+				    config.retention_ms / 10 < 60000 ? config.retention_ms / 10 : 60000);
+	if (retention == NULL)
+		log_fatal("could not start the retention pruner");
 	struct prober_config probe = {
 		.interval_ms = config.probe_interval_ms,
 		.timeout_ms = config.probe_timeout_ms,
@@ -230,6 +263,7 @@ int main(int argc, char **argv)
 
 	http_server_stop(server);
 	prober_stop(prober);
+	retention_stop(retention);
 	dispatcher_stop(app.dispatcher);
 	node_registry_free(app.registry);
 	job_store_free(app.store);

@@ -17,6 +17,7 @@
 struct registry_entry {
 	struct node node;
 	int failed_probes;
+	bool awaiting_first_probe; /* restored from the store, not heard from yet */
 };
 
 struct node_registry {
@@ -109,6 +110,18 @@ static int grow(struct node_registry *registry)
 	return 0;
 }
 
+/* Appends entry (owned from now on) at the end of the registration order. Lock held. */
+static int append_entry(struct node_registry *registry, struct registry_entry *entry)
+{
+	if (registry->count == registry->cap && grow(registry) != 0)
+		return -1;
+	registry->entries[registry->count] = entry;
+	registry->view[registry->count].node = &entry->node;
+	registry->view[registry->count].paused_until = 0;
+	registry->count++;
+	return 0;
+}
+
 enum registry_result node_registry_register(struct node_registry *registry,
 					    const struct node_registration *registration,
 					    struct node *out, bool *created, char *err,
@@ -169,10 +182,8 @@ enum registry_result node_registry_register(struct node_registry *registry,
 		while (find_index(registry, entry->node.id) >= 0);
 		entry->node.name = name;
 		entry->node.registered_at = clock_wall_ms();
-		registry->entries[registry->count] = entry;
-		registry->view[registry->count].node = &entry->node;
-		registry->view[registry->count].paused_until = 0;
-		index = (long)registry->count++;
+		append_entry(registry, entry); /* cannot fail: grown above */
+		index = (long)registry->count - 1;
 		*created = true;
 	}
 	entry->node.address = address;
@@ -181,8 +192,10 @@ enum registry_result node_registry_register(struct node_registry *registry,
 	entry->node.type_count = registration->type_count;
 	entry->node.capacity = registration->capacity;
 	entry->node.state = NODE_HEALTHY;
+	entry->node.draining = false;
 	entry->node.last_seen = clock_wall_ms();
 	entry->failed_probes = 0;
+	entry->awaiting_first_probe = false;
 	registry->view[index].paused_until = 0;
 	rc = REGISTRY_OK;
 	if (out != NULL && node_copy(out, &entry->node) != 0)
@@ -195,6 +208,128 @@ fail:
 	free(name);
 	if (types != NULL)
 		free_types(types, registration->type_count);
+	return rc;
+}
+
+enum registry_result node_registry_restore(struct node_registry *registry,
+					   const struct node *nodes, size_t count)
+{
+	enum registry_result rc = REGISTRY_OK;
+
+	pthread_mutex_lock(&registry->lock);
+	for (size_t i = 0; i < count && rc == REGISTRY_OK; i++) {
+		struct registry_entry *entry;
+		char err[256];
+		if (find_by_name(registry, nodes[i].name) >= 0 || find_index(registry, nodes[i].id) >= 0)
+			continue;
+		entry = calloc(1, sizeof(*entry));
+		if (entry == NULL || node_copy(&entry->node, &nodes[i]) != 0) {
+			free(entry);
+			rc = REGISTRY_ERROR;
+			break;
+		}
+		/* The base URL is derived, not stored: work it out as registration does. */
+		free(entry->node.base_url);
+		entry->node.base_url = build_agent_base_url(entry->node.address, err, sizeof(err));
+		if (entry->node.base_url == NULL) {
+			log_warn("stored node %s '%s' has an unusable address (%s); forgetting it",
+				 entry->node.id, entry->node.name, err);
+			node_clear(&entry->node);
+			free(entry);
+			continue;
+		}
+		entry->node.state = NODE_UNHEALTHY;
+		entry->node.running = 0;
+		entry->node.last_seen = 0;
+		entry->awaiting_first_probe = true;
+		if (append_entry(registry, entry) != 0) {
+			node_clear(&entry->node);
+			free(entry);
+			rc = REGISTRY_ERROR;
+		}
+	}
+	pthread_mutex_unlock(&registry->lock);
+	return rc;
+}
+
+enum registry_result node_registry_set_draining(struct node_registry *registry, const char *id,
+						bool draining, struct node *out)
+{
+	enum registry_result rc = REGISTRY_NOT_FOUND;
+	long index;
+
+	if (out != NULL)
+		memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&registry->lock);
+	index = find_index(registry, id);
+	if (index >= 0) {
+		registry->entries[index]->node.draining = draining;
+		rc = REGISTRY_OK;
+		if (out != NULL && node_copy(out, &registry->entries[index]->node) != 0)
+			rc = REGISTRY_ERROR;
+	}
+	pthread_mutex_unlock(&registry->lock);
+	return rc;
+}
+
+enum registry_result node_registry_remove(struct node_registry *registry, const char *id,
+					  struct node *out)
+{
+	enum registry_result rc = REGISTRY_NOT_FOUND;
+	struct registry_entry *entry;
+	long index;
+
+	if (out != NULL)
+		memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&registry->lock);
+	index = find_index(registry, id);
+	if (index < 0)
+		goto out;
+	entry = registry->entries[index];
+	if (entry->node.running > 0) {
+		rc = REGISTRY_BUSY;
+		if (out != NULL && node_copy(out, &entry->node) != 0)
+			rc = REGISTRY_ERROR;
+		goto out;
+	}
+	if (out != NULL && node_copy(out, &entry->node) != 0) {
+		rc = REGISTRY_ERROR;
+		goto out;
+	}
+	node_clear(&entry->node);
+	free(entry);
+	/* Keep the registration order of the others; view[] points into entries, so rebuild it. */
+	memmove(&registry->entries[index], &registry->entries[index + 1],
+		(registry->count - (size_t)index - 1) * sizeof(registry->entries[0]));
+	memmove(&registry->view[index], &registry->view[index + 1],
+		(registry->count - (size_t)index - 1) * sizeof(registry->view[0]));
+	registry->count--;
+	rc = REGISTRY_OK;
+out:
+	pthread_mutex_unlock(&registry->lock);
+	return rc;
+}
+
+enum registry_result node_registry_occupy(struct node_registry *registry, const char *id,
+					  struct node_slot *out)
+{
+	enum registry_result rc = REGISTRY_NOT_FOUND;
+	long index;
+
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&registry->lock);
+	index = find_index(registry, id);
+	if (index >= 0) {
+		struct node *node = &registry->entries[index]->node;
+		out->base_url = strdup(node->base_url);
+		rc = REGISTRY_ERROR;
+		if (out->base_url != NULL) {
+			strcpy(out->node_id, node->id);
+			node->running++;
+			rc = REGISTRY_OK;
+		}
+	}
+	pthread_mutex_unlock(&registry->lock);
 	return rc;
 }
 
@@ -287,8 +422,18 @@ enum scheduler_verdict node_registry_explain(struct node_registry *registry, con
 	pthread_mutex_lock(&registry->lock);
 	scheduler_pick(registry->view, registry->count, type, clock_monotonic_ms(), &verdict);
 	*matching = 0;
-	for (size_t i = 0; i < registry->count; i++)
-		*matching += node_has_type(&registry->entries[i]->node, type);
+	for (size_t i = 0; i < registry->count; i++) {
+		const struct node *node = &registry->entries[i]->node;
+		if (!node_has_type(node, type))
+			continue;
+		/* Count the nodes the verdict is about: "all 2 nodes ... are full" must be true. */
+		if (verdict == SCHEDULER_ALL_FULL)
+			*matching += node->state == NODE_HEALTHY && !node->draining;
+		else if (verdict == SCHEDULER_DRAINING)
+			*matching += node->state == NODE_HEALTHY;
+		else
+			(*matching)++;
+	}
 	pthread_mutex_unlock(&registry->lock);
 	return verdict;
 }
@@ -375,8 +520,11 @@ enum node_state_change node_registry_record_probe(struct node_registry *registry
 			entry->node.state = NODE_HEALTHY;
 			change = NODE_BECAME_HEALTHY;
 		}
-	} else if (++entry->failed_probes >= unhealthy_after && entry->node.state == NODE_HEALTHY) {
+		entry->awaiting_first_probe = false;
+	} else if (++entry->failed_probes >= unhealthy_after &&
+		   (entry->node.state == NODE_HEALTHY || entry->awaiting_first_probe)) {
 		entry->node.state = NODE_UNHEALTHY;
+		entry->awaiting_first_probe = false;
 		change = NODE_BECAME_UNHEALTHY;
 	}
 out:

@@ -22,6 +22,7 @@ enum registry_result {
 	REGISTRY_NOT_FOUND,
 	REGISTRY_INVALID, /* the registration is unusable (its address); err says why */
 	REGISTRY_ERROR,   /* out of memory; nothing changed */
+	REGISTRY_BUSY,    /* the node still has jobs in flight */
 };
 
 enum node_state_change { NODE_UNCHANGED, NODE_BECAME_HEALTHY, NODE_BECAME_UNHEALTHY };
@@ -46,13 +47,38 @@ void node_registry_free(struct node_registry *registry);
 /*
  * Adds a node, or, if one with the same name exists, keeps its id and running
  * count and updates its address, capacity and types. Either way the node is
- * HEALTHY afterwards: it has just talked to us. *created says which happened;
- * out (may be NULL) receives a copy of the node.
+ * HEALTHY and not draining afterwards: it has just (re)started and talked to
+ * us. *created says which happened; out (may be NULL) receives a copy.
  */
 enum registry_result node_registry_register(struct node_registry *registry,
 					    const struct node_registration *registration,
 					    struct node *out, bool *created, char *err,
 					    size_t err_size);
+
+/*
+ * Adds nodes remembered from before a restart (job_store_load_nodes), with
+ * their ids. They count as UNHEALTHY and take no jobs until a probe answers;
+ * if none does, the unhealthy_after-th failed probe reports
+ * NODE_BECAME_UNHEALTHY as for a node that was healthy, so that jobs still
+ * RUNNING on them are handled as on any lost node. Names already present are skipped.
+ */
+enum registry_result node_registry_restore(struct node_registry *registry,
+					   const struct node *nodes, size_t count);
+
+/* Marks the node draining (no new jobs) or not; out (may be NULL) receives a copy. */
+enum registry_result node_registry_set_draining(struct node_registry *registry, const char *id,
+						bool draining, struct node *out);
+
+/* Removes a node that has no job in flight (REGISTRY_BUSY otherwise); out (may be NULL) gets it. */
+enum registry_result node_registry_remove(struct node_registry *registry, const char *id,
+					  struct node *out);
+
+/*
+ * Takes a slot on the node id whatever its state or capacity: for a job the
+ * coordinator finds RUNNING there after a restart. out as for reserve.
+ */
+enum registry_result node_registry_occupy(struct node_registry *registry, const char *id,
+					  struct node_slot *out);
 
 enum registry_result node_registry_get(struct node_registry *registry, const char *id,
 				       struct node *out);
@@ -76,7 +102,8 @@ bool node_registry_reserve(struct node_registry *registry, const char *type,
  * Why a job of type would wait right now, as scheduler_pick sees the
  * registry, without taking anything: SCHEDULER_PICKED means a node has room
  * (the job is next in line, behind older jobs). *matching counts the nodes
- * that advertise type.
+ * the verdict is about: for ALL_FULL the healthy, not draining nodes with the
+ * type; for DRAINING the healthy ones; otherwise every node with the type.
  */
 enum scheduler_verdict node_registry_explain(struct node_registry *registry, const char *type,
 					     size_t *matching);

@@ -56,6 +56,7 @@ static void record(struct prober *prober, struct probe *probe, bool ok, const ch
 		dispatcher_node_lost(prober->dispatcher, probe->target->node_id);
 	} else if (change == NODE_BECAME_HEALTHY) {
 		log_info("node %s (%s) is HEALTHY again", probe->target->node_id, probe->target->base_url);
+		dispatcher_node_back(prober->dispatcher, probe->target->node_id);
 		dispatcher_poke(prober->dispatcher);
 	}
 }

@@ -6,7 +6,7 @@
 long scheduler_pick(const struct scheduler_node *nodes, size_t count, const char *type, int64_t now,
 		    enum scheduler_verdict *verdict)
 {
-	bool any_type = false, any_healthy = false;
+	bool any_type = false, any_healthy = false, any_open = false;
 	enum scheduler_verdict local;
 
 	if (verdict == NULL)
@@ -19,6 +19,9 @@ long scheduler_pick(const struct scheduler_node *nodes, size_t count, const char
 		if (node->state != NODE_HEALTHY)
 			continue;
 		any_healthy = true;
+		if (node->draining)
+			continue;
+		any_open = true;
 		if (node->running < node->capacity && nodes[i].paused_until <= now) {
 			*verdict = SCHEDULER_PICKED;
 			return (long)i;
@@ -30,6 +33,8 @@ long scheduler_pick(const struct scheduler_node *nodes, size_t count, const char
 		*verdict = SCHEDULER_NO_TYPE;
 	else if (!any_healthy)
 		*verdict = SCHEDULER_NO_HEALTHY;
+	else if (!any_open)
+		*verdict = SCHEDULER_DRAINING;
 	else
 		*verdict = SCHEDULER_ALL_FULL;
 	return -1;
@@ -50,6 +55,9 @@ void scheduler_verdict_describe(enum scheduler_verdict verdict, const char *type
 		break;
 	case SCHEDULER_NO_HEALTHY:
 		snprintf(out, out_size, "no healthy node runs jobs of type '%s'", type);
+		break;
+	case SCHEDULER_DRAINING:
+		snprintf(out, out_size, "every healthy node that runs '%s' is draining", type);
 		break;
 	case SCHEDULER_ALL_FULL:
 		snprintf(out, out_size, "every healthy node that runs '%s' is at capacity", type);

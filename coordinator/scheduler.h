@@ -3,8 +3,8 @@
  * over a snapshot of the registry, so that it can be tested on its own.
  *
  * Rule (ADR 0004, plus capacity): the first node in registration order that
- * is HEALTHY, advertises the job's type and has a free slot (running <
- * capacity). When there is none, the verdict says why, for logs and for
+ * is HEALTHY, is not draining, advertises the job's type and has a free slot
+ * (running < capacity). When there is none, the verdict says why, for logs and for
  * telling users why a job waits.
  */
 #ifndef MESH_SCHEDULER_H
@@ -20,6 +20,7 @@ enum scheduler_verdict {
 	SCHEDULER_NO_NODES,       /* no node is registered */
 	SCHEDULER_NO_TYPE,        /* no registered node advertises the type */
 	SCHEDULER_NO_HEALTHY,     /* nodes have the type, but none of them is HEALTHY */
+	SCHEDULER_DRAINING,       /* the healthy nodes that have the type are all draining */
 	SCHEDULER_ALL_FULL,       /* healthy nodes have the type, every slot is taken */
 };
 

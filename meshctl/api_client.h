@@ -48,11 +48,16 @@ const char *api_client_base_url(const struct api_client *client);
 
 /*
  * Sends method to base_url + path (path starts with '/' and is already
- * URL-encoded), with body as JSON (NULL: no body). Returns 0 if the
- * coordinator answered 2xx with a JSON object (reply filled), or -1 with err
- * set: unreachable, timed out, reply too large, a 4xx/5xx (err has the
+ * URL-encoded), with body as JSON (NULL: no body; "" for an empty body sent
+ * with Content-Length: 0, as POSTs without a body should be). Returns 0 if
+ * the coordinator answered 2xx with a JSON object (reply filled), or -1 with
+ * err set: unreachable, timed out, reply too large, a 4xx/5xx (err has the
  * coordinator's "error" text, the status and the URL), or a body that is not
- * a JSON object. reply must be released with api_reply_clear either way.
+ * a JSON object. After any HTTP answer, reply->status and reply->body hold
+ * it (reply->json only on success), so that a caller can read what came
+ * with an error (cancel's 409 carries the job); reply->status is 0 if there
+ * was no answer at all. reply must be released with api_reply_clear either
+ * way.
  */
 int api_client_call(struct api_client *client, const char *method, const char *path,
 		    const char *body, struct api_reply *reply, char *err, size_t err_size);

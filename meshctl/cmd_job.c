@@ -1,7 +1,7 @@
 /*
  * meshctl job ID
  *
- * GET /jobs/{id}: every field of one job, one a line.
+ * GET /jobs/{id}: every field of one job, one a line, then its attempts.
  */
 #include "api_client.h"
 #include "cmd.h"
@@ -35,7 +35,11 @@ const struct cmd_entry cmd_job_entry = {
 	.usage = "ID",
 	.summary = "show one job",
 	.help = "Shows every field of job ID, one a line, with the whole payload, result and\n"
-		"error. With --json, the job as the coordinator sent it.",
+		"error: why it waits if it is QUEUED, its attempt (\"2 of 3\", and when the\n"
+		"next one may start if it waits to retry), its options (priority, timeout,\n"
+		"retries), then a table of its attempts: node, when each started and finished,\n"
+		"how it ended, and its error (cut to 40 characters; --json has all of it).\n"
+		"With --json, the job as the coordinator sent it.",
 	.options = 0,
 	.exec = cmd_job_exec,
 };

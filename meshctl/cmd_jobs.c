@@ -81,66 +81,39 @@ static int add_job_row(struct table *table, const struct job *job)
 	return rc;
 }
 
+/* cmd_list_kind.add_row for jobs. */
+static int add_job_item(struct table *table, const json_t *item, char *why, size_t why_size)
+{
+	struct job job;
+	int rc;
+
+	if (job_from_json(item, &job, why, why_size) != 0)
+		return -1;
+	rc = add_job_row(table, &job) == 0 ? 0 : -2;
+	job_clear(&job);
+	return rc;
+}
+
 static int cmd_jobs_exec(struct cmd_context *ctx)
 {
 	static const char *const headers[] = {"ID", "TYPE", "STATUS", "NODE", "CREATED", "UPDATED",
 					      "RESULT/ERROR"};
-	struct api_reply reply = {0};
-	struct table *table = NULL;
-	struct job job = {0};
-	char err[API_ERROR_SIZE], why[256];
+	static const struct cmd_list_kind jobs = {
+		.key = "jobs",
+		.item = "job",
+		.empty = "no jobs",
+		.headers = headers,
+		.column_count = sizeof(headers) / sizeof(headers[0]),
+		.add_row = add_job_item,
+	};
 	char *path = cmd_jobs_path(ctx->options);
-	json_t *jobs, *item;
-	size_t i;
-	int rc = MESHCTL_EXIT_COORDINATOR;
+	int rc;
 
 	if (path == NULL) {
 		cmd_error(ctx, "out of memory");
-		goto out;
+		return MESHCTL_EXIT_COORDINATOR;
 	}
-	if (api_client_call(ctx->api, "GET", path, NULL, &reply, err, sizeof(err)) != 0) {
-		cmd_error(ctx, "%s", err);
-		goto out;
-	}
-	jobs = json_object_get(reply.json, "jobs");
-	if (!json_is_array(jobs)) {
-		cmd_error(ctx, "the coordinator's reply to GET %s%s has no \"jobs\" array",
-			  api_client_base_url(ctx->api), path);
-		goto out;
-	}
-	if (ctx->options->json) {
-		display_json(ctx->out, reply.body, reply.len);
-		rc = MESHCTL_EXIT_OK;
-		goto out;
-	}
-	if (json_array_size(jobs) == 0) {
-		fprintf(ctx->out, "no jobs\n");
-		rc = MESHCTL_EXIT_OK;
-		goto out;
-	}
-	table = table_new(headers, sizeof(headers) / sizeof(headers[0]));
-	if (table == NULL) {
-		cmd_error(ctx, "out of memory");
-		goto out;
-	}
-	json_array_foreach(jobs, i, item) {
-		if (job_from_json(item, &job, why, sizeof(why)) != 0) {
-			cmd_error(ctx, "the coordinator's reply to GET %s%s: jobs[%zu] is not a job: %s",
-				  api_client_base_url(ctx->api), path, i, why);
-			goto out;
-		}
-		if (add_job_row(table, &job) != 0) {
-			cmd_error(ctx, "out of memory");
-			goto out;
-		}
-		job_clear(&job);
-	}
-	table_print(table, ctx->out);
-	rc = MESHCTL_EXIT_OK;
-out:
-	job_clear(&job);
-	table_free(table);
-	api_reply_clear(&reply);
+	rc = cmd_print_list(ctx, path, &jobs);
 	free(path);
 	return rc;
 }
@@ -153,11 +126,12 @@ const struct cmd_entry cmd_jobs_entry = {
 	.usage = "[--status S] [--node ID] [--type T] [--limit N]",
 	.summary = "list jobs, oldest first",
 	.help = "Lists jobs, oldest first: id, type, status, node, when created and last\n"
-		"updated, and the result of completed jobs or the error of failed ones (cut to\n"
-		"40 characters; 'meshctl job ID' shows all of it). With --json, the coordinator's\n"
-		"{\"jobs\": [...]} as it sent it.\n"
+		"updated, and the result of completed jobs or the error of failed and cancelled\n"
+		"ones (cut to 40 characters; 'meshctl job ID' shows all of it). With --json, the\n"
+		"coordinator's {\"jobs\": [...]} as it sent it.\n"
 		"\n"
-		"  --status S  only jobs in status S: QUEUED, RUNNING, COMPLETED or FAILED\n"
+		"  --status S  only jobs in status S: QUEUED, RUNNING, COMPLETED, FAILED or\n"
+		"              CANCELLED\n"
 		"  --node ID   only jobs given to node ID\n"
 		"  --type T    only jobs of type T\n"
 		"  --limit N   at most N jobs, the oldest (1 to " OPTIONS_STR(OPTIONS_LIMIT_MAX) ")",

@@ -32,6 +32,10 @@ static char *join_types(const struct node *node)
 	return cell;
 }
 
+static const char *const node_headers[] = {"ID",      "NAME",  "ADDRESS",  "STATE",
+					   "RUNNING", "TYPES", "LAST SEEN"};
+#define NODE_COLUMNS (sizeof(node_headers) / sizeof(node_headers[0]))
+
 /* Adds node's row: ID, NAME, ADDRESS, STATE, RUNNING, TYPES, LAST SEEN. Returns 0 or -1. */
 static int add_node_row(struct table *table, const struct node *node)
 {
@@ -49,8 +53,9 @@ static int add_node_row(struct table *table, const struct node *node)
 	else
 		snprintf(last_seen, sizeof(last_seen), "never");
 	if (id != NULL && name != NULL && address != NULL && types != NULL) {
-		const char *cells[] = {id, name, address, node_state_name(node->state), running, types,
-				       last_seen};
+		/* DRAINING or DRAINED for a healthy node that takes no new jobs. */
+		const char *cells[] = {id,      name,  address,  node_state_name(node_shown_state(node)),
+				       running, types, last_seen};
 		rc = table_add_row(table, cells);
 	}
 	free(id);
@@ -60,62 +65,46 @@ static int add_node_row(struct table *table, const struct node *node)
 	return rc;
 }
 
+/* cmd_list_kind.add_row for nodes. */
+static int add_node_item(struct table *table, const json_t *item, char *why, size_t why_size)
+{
+	struct node node;
+	int rc;
+
+	if (node_from_json(item, &node, why, why_size) != 0)
+		return -1;
+	rc = add_node_row(table, &node) == 0 ? 0 : -2;
+	node_clear(&node);
+	return rc;
+}
+
+int cmd_print_node(struct cmd_context *ctx, const struct node *node)
+{
+	struct table *table = table_new(node_headers, NODE_COLUMNS);
+	int rc = -1;
+
+	if (table == NULL || add_node_row(table, node) != 0) {
+		cmd_error(ctx, "out of memory");
+	} else {
+		table_print(table, ctx->out); /* main() reports a standard output that fails */
+		rc = 0;
+	}
+	table_free(table);
+	return rc;
+}
+
 static int cmd_nodes_exec(struct cmd_context *ctx)
 {
-	static const char *const headers[] = {"ID", "NAME", "ADDRESS", "STATE", "RUNNING", "TYPES",
-					      "LAST SEEN"};
-	struct api_reply reply = {0};
-	struct table *table = NULL;
-	struct node node = {0};
-	char err[API_ERROR_SIZE], why[256];
-	json_t *nodes, *item;
-	size_t i;
-	int rc = MESHCTL_EXIT_COORDINATOR;
+	static const struct cmd_list_kind nodes = {
+		.key = "nodes",
+		.item = "node",
+		.empty = "no nodes registered",
+		.headers = node_headers,
+		.column_count = NODE_COLUMNS,
+		.add_row = add_node_item,
+	};
 
-	if (api_client_call(ctx->api, "GET", "/nodes", NULL, &reply, err, sizeof(err)) != 0) {
-		cmd_error(ctx, "%s", err);
-		goto out;
-	}
-	nodes = json_object_get(reply.json, "nodes");
-	if (!json_is_array(nodes)) {
-		cmd_error(ctx, "the coordinator's reply to GET %s/nodes has no \"nodes\" array",
-			  api_client_base_url(ctx->api));
-		goto out;
-	}
-	if (ctx->options->json) {
-		display_json(ctx->out, reply.body, reply.len);
-		rc = MESHCTL_EXIT_OK;
-		goto out;
-	}
-	if (json_array_size(nodes) == 0) {
-		fprintf(ctx->out, "no nodes registered\n");
-		rc = MESHCTL_EXIT_OK;
-		goto out;
-	}
-	table = table_new(headers, sizeof(headers) / sizeof(headers[0]));
-	if (table == NULL) {
-		cmd_error(ctx, "out of memory");
-		goto out;
-	}
-	json_array_foreach(nodes, i, item) {
-		if (node_from_json(item, &node, why, sizeof(why)) != 0) {
-			cmd_error(ctx, "the coordinator's reply to GET %s/nodes: nodes[%zu] is not a node: %s",
-				  api_client_base_url(ctx->api), i, why);
-			goto out;
-		}
-		if (add_node_row(table, &node) != 0) {
-			cmd_error(ctx, "out of memory");
-			goto out;
-		}
-		node_clear(&node);
-	}
-	table_print(table, ctx->out);
-	rc = MESHCTL_EXIT_OK;
-out:
-	node_clear(&node);
-	table_free(table);
-	api_reply_clear(&reply);
-	return rc;
+	return cmd_print_list(ctx, "/nodes", &nodes);
 }
 
 static const char *const nodes_args[] = {NULL};
@@ -126,9 +115,13 @@ const struct cmd_entry cmd_nodes_entry = {
 	.usage = "",
 	.summary = "list the registered nodes",
 	.help = "Lists the nodes in the order they registered: id, name, the address they\n"
-		"advertised, HEALTHY or UNHEALTHY, jobs running out of their capacity, the job\n"
-		"types they take, and when the coordinator last reached them. With --json, the\n"
-		"coordinator's {\"nodes\": [...]} as it sent it.",
+		"advertised, their state, jobs running out of their capacity, the job types\n"
+		"they take, and when the coordinator last reached them. With --json, the\n"
+		"coordinator's {\"nodes\": [...]} as it sent it.\n"
+		"\n"
+		"States: HEALTHY; UNHEALTHY (its health probes fail: it gets no jobs); DRAINING\n"
+		"(drained: takes no new jobs, some still running); DRAINED (drained, none\n"
+		"running). See 'meshctl drain'.",
 	.options = 0,
 	.exec = cmd_nodes_exec,
 };

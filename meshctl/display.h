@@ -20,8 +20,17 @@
 /* Room for display_time(). */
 #define DISPLAY_TIME_SIZE 24
 
+/* Room for display_duration(). */
+#define DISPLAY_DURATION_SIZE 32
+
 /* "2026-11-23T15:30:00Z" (UTC, whole seconds), or "-" for 0 (never). */
 void display_time(int64_t wall_ms, char *out, size_t out_size);
+
+/*
+ * A duration in the largest unit that states it exactly: "250 ms", "1500 ms",
+ * "30 s", "90 s", "5 min", "2 h", "7 d".
+ */
+void display_duration(int64_t ms, char *out, size_t out_size);
 
 /*
  * Multi-line text for a "label: value" field: lines stay lines, tabs stay,
@@ -41,15 +50,18 @@ char *display_block(const char *text);
 int display_fields(FILE *out, const char *const *labels, const char *const *values, size_t count);
 
 /*
- * A job, one field a line. brief: id, status, node and the result or the
- * error (what submit --wait prints); otherwise every field. Returns 0, or -1
- * if out of memory or writing failed.
+ * A job, one field a line. brief: id, status, node, why it waits, the
+ * attempt if it may have several, and the result or the error (what submit
+ * --wait and cancel print). Otherwise every field, its options (priority,
+ * timeout, retries) and, when the coordinator sent them, a table of its
+ * attempts (errors cut to DISPLAY_CELL_WIDTH). Returns 0, or -1 if out of
+ * memory or writing failed.
  */
 int display_job(FILE *out, const struct job *job, bool brief);
 
 /*
  * What the RESULT/ERROR column shows: the result of a COMPLETED job, the
- * error of a FAILED one, else NULL. Borrowed from job.
+ * error of a FAILED or CANCELLED one, else NULL. Borrowed from job.
  */
 const char *display_job_outcome(const struct job *job);
 

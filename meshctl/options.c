@@ -26,6 +26,13 @@ enum spec {
 	SPEC_NODE,
 	SPEC_TYPE,
 	SPEC_LIMIT,
+	SPEC_PRIORITY,
+	SPEC_JOB_TIMEOUT,
+	SPEC_MAX_ATTEMPTS,
+	SPEC_RETRY_ON_FAILURE,
+	SPEC_BACKOFF_BASE,
+	SPEC_BACKOFF_CAP,
+	SPEC_IDEMPOTENCY_KEY,
 	SPEC_COUNT
 };
 
@@ -43,18 +50,46 @@ static const struct option long_options[] = {
 	{"node", required_argument, NULL, SPEC_BASE + SPEC_NODE},
 	{"type", required_argument, NULL, SPEC_BASE + SPEC_TYPE},
 	{"limit", required_argument, NULL, SPEC_BASE + SPEC_LIMIT},
+	{"priority", required_argument, NULL, SPEC_BASE + SPEC_PRIORITY},
+	{"job-timeout-ms", required_argument, NULL, SPEC_BASE + SPEC_JOB_TIMEOUT},
+	{"max-attempts", required_argument, NULL, SPEC_BASE + SPEC_MAX_ATTEMPTS},
+	{"retry-on-failure", no_argument, NULL, SPEC_BASE + SPEC_RETRY_ON_FAILURE},
+	{"backoff-base-ms", required_argument, NULL, SPEC_BASE + SPEC_BACKOFF_BASE},
+	{"backoff-cap-ms", required_argument, NULL, SPEC_BASE + SPEC_BACKOFF_CAP},
+	{"idempotency-key", required_argument, NULL, SPEC_BASE + SPEC_IDEMPOTENCY_KEY},
 	{NULL, 0, NULL, 0},
 };
 
 static const unsigned spec_bits[SPEC_COUNT] = {
-	[SPEC_WAIT] = OPTION_WAIT,     [SPEC_TIMEOUT] = OPTION_TIMEOUT, [SPEC_STATUS] = OPTION_STATUS,
-	[SPEC_NODE] = OPTION_NODE,     [SPEC_TYPE] = OPTION_TYPE,       [SPEC_LIMIT] = OPTION_LIMIT,
+	[SPEC_WAIT] = OPTION_WAIT,
+	[SPEC_TIMEOUT] = OPTION_TIMEOUT,
+	[SPEC_STATUS] = OPTION_STATUS,
+	[SPEC_NODE] = OPTION_NODE,
+	[SPEC_TYPE] = OPTION_TYPE,
+	[SPEC_LIMIT] = OPTION_LIMIT,
+	[SPEC_PRIORITY] = OPTION_PRIORITY,
+	[SPEC_JOB_TIMEOUT] = OPTION_JOB_TIMEOUT,
+	[SPEC_MAX_ATTEMPTS] = OPTION_MAX_ATTEMPTS,
+	[SPEC_RETRY_ON_FAILURE] = OPTION_RETRY_ON_FAILURE,
+	[SPEC_BACKOFF_BASE] = OPTION_BACKOFF_BASE,
+	[SPEC_BACKOFF_CAP] = OPTION_BACKOFF_CAP,
+	[SPEC_IDEMPOTENCY_KEY] = OPTION_IDEMPOTENCY_KEY,
 };
 
 /* What an option's value stands for, in "needs a value" messages. */
 static const char *const spec_metavar[SPEC_COUNT] = {
-	[SPEC_COORDINATOR] = "URL", [SPEC_TIMEOUT] = "SECONDS", [SPEC_STATUS] = "STATUS",
-	[SPEC_NODE] = "NODE_ID",    [SPEC_TYPE] = "TYPE",       [SPEC_LIMIT] = "N",
+	[SPEC_COORDINATOR] = "URL",
+	[SPEC_TIMEOUT] = "SECONDS",
+	[SPEC_STATUS] = "STATUS",
+	[SPEC_NODE] = "NODE_ID",
+	[SPEC_TYPE] = "TYPE",
+	[SPEC_LIMIT] = "N",
+	[SPEC_PRIORITY] = "high|normal|low",
+	[SPEC_JOB_TIMEOUT] = "MILLISECONDS",
+	[SPEC_MAX_ATTEMPTS] = "N",
+	[SPEC_BACKOFF_BASE] = "MILLISECONDS",
+	[SPEC_BACKOFF_CAP] = "MILLISECONDS",
+	[SPEC_IDEMPOTENCY_KEY] = "KEY",
 };
 
 /*
@@ -203,17 +238,65 @@ int options_parse_seconds(const char *text, int64_t *ms)
 	return 0;
 }
 
-/* Upper-cases a --status value and parses it. Returns 0 or -1. */
+/*
+ * names (NULL-ended) joined into out: "A", "A<last>B", "A<sep>B<last>C";
+ * cut short if out is too small.
+ */
+static void join_names(const char *const *names, const char *sep, const char *last, char *out,
+		       size_t out_size)
+{
+	size_t used = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; names[i] != NULL && used < out_size; i++) {
+		const char *before = i == 0 ? "" : names[i + 1] == NULL ? last : sep;
+		int n = snprintf(out + used, out_size - used, "%s%s", before, names[i]);
+		if (n < 0)
+			break;
+		used += (size_t)n;
+	}
+}
+
+/*
+ * Copies text into out (out_size bytes) in upper case (upper) or lower case.
+ * Returns 0, or -1 if it does not fit: no status or priority name is that long.
+ */
+static int change_case(const char *text, bool upper, char *out, size_t out_size)
+{
+	size_t len = strlen(text);
+
+	if (len >= out_size)
+		return -1;
+	for (size_t i = 0; i <= len; i++)
+		out[i] = (char)(upper ? toupper((unsigned char)text[i]) : tolower((unsigned char)text[i]));
+	return 0;
+}
+
+/* Parses a --status value, in any case. Returns 0 or -1. */
 static int parse_status(const char *text, enum job_status *out)
 {
 	char upper[16];
-	size_t len = strlen(text);
 
-	if (len >= sizeof(upper))
-		return -1;
-	for (size_t i = 0; i <= len; i++)
-		upper[i] = (char)toupper((unsigned char)text[i]);
-	return job_status_parse(upper, out);
+	return change_case(text, true, upper, sizeof(upper)) == 0 ? job_status_parse(upper, out) : -1;
+}
+
+/* Parses a --priority value, in any case. Returns 0 or -1. */
+static int parse_priority(const char *text, enum job_priority *out)
+{
+	char lower[16];
+
+	return change_case(text, false, lower, sizeof(lower)) == 0 ? job_priority_parse(lower, out) : -1;
+}
+
+/* "QUEUED, RUNNING, COMPLETED, FAILED or CANCELLED", from the model's list. */
+static void list_statuses(char *out, size_t out_size)
+{
+	const char *names[JOB_STATUS_COUNT + 1];
+
+	for (int i = 0; i < JOB_STATUS_COUNT; i++)
+		names[i] = job_status_name((enum job_status)i);
+	names[JOB_STATUS_COUNT] = NULL;
+	join_names(names, ", ", " or ", out, out_size);
 }
 
 static int set_coordinator(const char *flag, const char *env, struct options *out, char *err,
@@ -248,27 +331,14 @@ out:
 	return rc;
 }
 
-/* "A", "A and B", "A, B and C" from a NULL-ended list, into out. */
-static void join_names(const char *const *names, char *out, size_t out_size)
-{
-	size_t used = 0;
-
-	out[0] = '\0';
-	for (size_t i = 0; names[i] != NULL && used < out_size; i++) {
-		const char *sep = i == 0 ? "" : names[i + 1] == NULL ? " and " : ", ";
-		int n = snprintf(out + used, out_size - used, "%s%s", sep, names[i]);
-		if (n < 0)
-			break;
-		used += (size_t)n;
-	}
-}
-
 /* Checks that the command exists, takes the options given, and has its arguments. */
 static int check_shape(const struct raw_args *raw, struct options *out, char *err, size_t err_size)
 {
 	const struct cmd_entry *command;
+	const char *command_names[16];
+	const size_t names_max = sizeof(command_names) / sizeof(command_names[0]) - 1;
 	char names[128];
-	size_t wanted;
+	size_t wanted, count = 0;
 
 	if (raw->command == NULL) {
 		set_error(err, err_size, "no command given");
@@ -276,8 +346,11 @@ static int check_shape(const struct raw_args *raw, struct options *out, char *er
 	}
 	command = cmd_find(raw->command);
 	if (command == NULL) {
-		set_error(err, err_size, "unknown command '%s' (commands: submit, jobs, job, nodes)",
-			  raw->command);
+		for (; cmd_table[count] != NULL && count < names_max; count++)
+			command_names[count] = cmd_table[count]->name;
+		command_names[count] = NULL;
+		join_names(command_names, ", ", ", ", names, sizeof(names));
+		set_error(err, err_size, "unknown command '%s' (commands: %s)", raw->command, names);
 		return -1;
 	}
 	out->command = command;
@@ -290,7 +363,7 @@ static int check_shape(const struct raw_args *raw, struct options *out, char *er
 	}
 	wanted = cmd_arg_count(command);
 	if (raw->arg_count < wanted) {
-		join_names(command->arg_names + raw->arg_count, names, sizeof(names));
+		join_names(command->arg_names + raw->arg_count, ", ", " and ", names, sizeof(names));
 		set_error(err, err_size, "'%s' needs %s", command->name, names);
 		return -1;
 	}
@@ -300,7 +373,7 @@ static int check_shape(const struct raw_args *raw, struct options *out, char *er
 			set_error(err, err_size, "unexpected argument '%s': '%s' takes none", arg,
 				  command->name);
 		} else {
-			join_names(command->arg_names, names, sizeof(names));
+			join_names(command->arg_names, ", ", " and ", names, sizeof(names));
 			set_error(err, err_size, "unexpected argument '%s': '%s' takes only %s%s", arg,
 				  command->name, names,
 				  wanted > 1 ? " (quote a value that has spaces)" : "");
@@ -313,10 +386,9 @@ static int check_shape(const struct raw_args *raw, struct options *out, char *er
 	return 0;
 }
 
-/* Checks the values: the command's arguments, then the options. */
-static int check_values(const struct raw_args *raw, struct options *out, char *err, size_t err_size)
+/* Checks the command's arguments: TYPE and PAYLOAD of submit, the ID or NODE of the others. */
+static int check_arguments(struct options *out, char *err, size_t err_size)
 {
-	const char *const *v = raw->values;
 	json_t *payload;
 
 	if (out->command == &cmd_submit_entry) {
@@ -332,30 +404,150 @@ static int check_values(const struct raw_args *raw, struct options *out, char *e
 			return -1;
 		}
 		json_decref(payload);
+		/* Borrowed from argv, which outlives the options (see options.h). */
+		out->submission.type = (char *)out->args[0];
+		out->submission.payload = (char *)out->args[1];
+		return 0;
 	}
-	if (out->command == &cmd_job_entry && out->args[0][0] == '\0') {
-		set_error(err, err_size, "ID is empty");
+	if (out->arg_count == 1 && out->args[0][0] == '\0') {
+		set_error(err, err_size, "%s is empty", out->command->arg_names[0]);
 		return -1;
 	}
+	return 0;
+}
+
+/* Checks --wait and --timeout. */
+static int check_wait(const struct raw_args *raw, struct options *out, char *err, size_t err_size)
+{
+	const char *timeout = raw->values[SPEC_TIMEOUT];
+
 	out->wait = raw->seen[SPEC_WAIT];
-	if (v[SPEC_TIMEOUT] != NULL) {
-		if (!out->wait) {
-			set_error(err, err_size, "option '--timeout' only applies with --wait");
-			return -1;
-		}
-		if (options_parse_seconds(v[SPEC_TIMEOUT], &out->timeout_ms) != 0) {
+	if (timeout == NULL)
+		return 0;
+	if (!out->wait) {
+		/* On submit, --timeout is easily taken for the job's own time limit. */
+		set_error(err, err_size, "option '--timeout' only applies with --wait%s",
+			  out->command == &cmd_submit_entry
+				  ? " (it limits the wait; --job-timeout-ms limits the job)"
+				  : "");
+		return -1;
+	}
+	if (options_parse_seconds(timeout, &out->timeout_ms) != 0) {
+		set_error(err, err_size,
+			  "--timeout '%.40s' must be a number of seconds above 0 and at most %d "
+			  "(fractions allowed)",
+			  timeout, OPTIONS_TIMEOUT_MAX_S);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Parses the value of option spec, if given, as a whole number from 1 to max
+ * into *out, naming unit ("milliseconds") in the error. Returns 0 or -1.
+ */
+static int take_number(const struct raw_args *raw, enum spec spec, long max, const char *unit,
+		       long *out, char *err, size_t err_size)
+{
+	const char *text = raw->values[spec];
+
+	if (text == NULL)
+		return 0;
+	if (parse_long_in_range(text, 1, max, out) == 0)
+		return 0;
+	set_error(err, err_size, "--%s '%.40s' must be a whole number%s%s from 1 to %ld",
+		  long_options[spec].name, text, unit[0] ? " of " : "", unit, max);
+	return -1;
+}
+
+/*
+ * Checks --idempotency-key as POST /jobs will: 1 to MESH_IDEMPOTENCY_KEY_MAX
+ * bytes of UTF-8 text without control characters.
+ */
+static int check_idempotency_key(const char *key, char *err, size_t err_size)
+{
+	size_t len = strlen(key);
+	json_t *text;
+
+	if (len == 0 || len > MESH_IDEMPOTENCY_KEY_MAX) {
+		set_error(err, err_size, "--idempotency-key must be 1 to %d bytes (got %zu)",
+			  MESH_IDEMPOTENCY_KEY_MAX, len);
+		return -1;
+	}
+	for (size_t i = 0; i < len; i++) {
+		if ((unsigned char)key[i] < 0x20 || key[i] == 0x7f) {
 			set_error(err, err_size,
-				  "--timeout '%.40s' must be a number of seconds above 0 and at most %d "
-				  "(fractions allowed)",
-				  v[SPEC_TIMEOUT], OPTIONS_TIMEOUT_MAX_S);
+				  "--idempotency-key must not contain control characters (byte %zu is 0x%02x)",
+				  i + 1, (unsigned char)key[i]);
 			return -1;
 		}
 	}
+	text = json_string(key);
+	if (text == NULL) {
+		set_error(err, err_size, "--idempotency-key is not valid UTF-8 text");
+		return -1;
+	}
+	json_decref(text);
+	return 0;
+}
+
+/* Checks submit's job options against the limits POST /jobs enforces, into out->submission. */
+static int check_job_options(const struct raw_args *raw, struct options *out, char *err,
+			     size_t err_size)
+{
+	const char *const *v = raw->values;
+	struct job_submission *submission = &out->submission;
+	long timeout = 0, attempts = 0, base = 0, cap = 0;
+
+	if (v[SPEC_PRIORITY] != NULL) {
+		if (parse_priority(v[SPEC_PRIORITY], &submission->priority) != 0) {
+			set_error(err, err_size, "--priority '%.40s' must be high, normal or low",
+				  v[SPEC_PRIORITY]);
+			return -1;
+		}
+		submission->has_priority = true;
+	}
+	if (take_number(raw, SPEC_JOB_TIMEOUT, (long)MESH_TIMEOUT_MAX_MS, "milliseconds", &timeout, err,
+			err_size) != 0 ||
+	    take_number(raw, SPEC_MAX_ATTEMPTS, MESH_ATTEMPTS_MAX, "", &attempts, err, err_size) != 0 ||
+	    take_number(raw, SPEC_BACKOFF_BASE, (long)MESH_BACKOFF_MAX_MS, "milliseconds", &base, err,
+			err_size) != 0 ||
+	    take_number(raw, SPEC_BACKOFF_CAP, (long)MESH_BACKOFF_MAX_MS, "milliseconds", &cap, err,
+			err_size) != 0)
+		return -1;
+	if (base > 0 && cap > 0 && base > cap) {
+		set_error(err, err_size, "--backoff-base-ms %ld must not be more than --backoff-cap-ms %ld",
+			  base, cap);
+		return -1;
+	}
+	submission->timeout_ms = timeout;
+	submission->max_attempts = (int)attempts;
+	submission->backoff_base_ms = base;
+	submission->backoff_cap_ms = cap;
+	if (raw->seen[SPEC_RETRY_ON_FAILURE]) {
+		submission->has_retry_on_failure = true;
+		submission->retry_on_failure = true;
+	}
+	if (v[SPEC_IDEMPOTENCY_KEY] != NULL) {
+		if (check_idempotency_key(v[SPEC_IDEMPOTENCY_KEY], err, err_size) != 0)
+			return -1;
+		submission->idempotency_key = (char *)v[SPEC_IDEMPOTENCY_KEY]; /* borrowed from argv */
+	}
+	return 0;
+}
+
+/* Checks the filters of 'jobs'. */
+static int check_filters(const struct raw_args *raw, struct options *out, char *err,
+			 size_t err_size)
+{
+	const char *const *v = raw->values;
+	char statuses[128];
+
 	if (v[SPEC_STATUS] != NULL) {
 		if (parse_status(v[SPEC_STATUS], &out->status) != 0) {
-			set_error(err, err_size,
-				  "--status '%.40s' is not a job status (QUEUED, RUNNING, COMPLETED or FAILED)",
-				  v[SPEC_STATUS]);
+			list_statuses(statuses, sizeof(statuses));
+			set_error(err, err_size, "--status '%.40s' is not a job status (%s)",
+				  v[SPEC_STATUS], statuses);
 			return -1;
 		}
 		out->has_status = true;
@@ -376,12 +568,16 @@ static int check_values(const struct raw_args *raw, struct options *out, char *e
 		}
 		out->type = v[SPEC_TYPE];
 	}
-	if (v[SPEC_LIMIT] != NULL &&
-	    parse_long_in_range(v[SPEC_LIMIT], 1, OPTIONS_LIMIT_MAX, &out->limit) != 0) {
-		set_error(err, err_size, "--limit '%.40s' must be a whole number from 1 to %d",
-			  v[SPEC_LIMIT], OPTIONS_LIMIT_MAX);
+	return take_number(raw, SPEC_LIMIT, OPTIONS_LIMIT_MAX, "", &out->limit, err, err_size);
+}
+
+/* Checks the values: the command's arguments, then the options. */
+static int check_values(const struct raw_args *raw, struct options *out, char *err, size_t err_size)
+{
+	if (check_arguments(out, err, err_size) != 0 || check_wait(raw, out, err, err_size) != 0 ||
+	    check_job_options(raw, out, err, err_size) != 0 ||
+	    check_filters(raw, out, err, err_size) != 0)
 		return -1;
-	}
 	return 0;
 }
 
@@ -441,7 +637,8 @@ void options_print_help(FILE *out, const struct cmd_entry *command)
 	}
 	fprintf(out, "Usage: meshctl [OPTIONS] COMMAND [ARGS]\n"
 		     "\n"
-		     "Submits jobs to a Planetary Mesh coordinator and shows jobs and nodes.\n"
+		     "Submits and cancels jobs on a Planetary Mesh coordinator, drains nodes, and\n"
+		     "shows jobs and nodes.\n"
 		     "\n"
 		     "Commands:\n");
 	for (size_t i = 0; cmd_table[i] != NULL; i++)
@@ -454,15 +651,17 @@ void options_print_help(FILE *out, const struct cmd_entry *command)
 		"  --json                print the coordinator's JSON instead of tables\n"
 		"  -h, --help            show this help; 'meshctl COMMAND --help' shows one command's\n"
 		"  --version             print the version\n"
-		"Options may come before or after the command. Put '--' before a PAYLOAD that\n"
+		"Options may come before or after the command. Put '--' before an argument that\n"
 		"starts with '-'.\n"
 		"\n"
 		"Exit status:\n"
 		"  0  success\n"
-		"  1  the job FAILED (submit --wait)\n"
-		"  2  the wait timed out (submit --wait)\n"
+		"  1  the job FAILED or was CANCELLED (submit --wait); the job had already\n"
+		"     finished, so nothing was cancelled (cancel)\n"
+		"  2  the wait timed out (submit --wait, drain --wait)\n"
 		"  3  usage error: unknown command or option, missing or extra argument, bad value\n"
-		"  4  the coordinator could not be reached or answered with an error\n");
+		"  4  the coordinator could not be reached or answered with an error (an unknown\n"
+		"     job or node included)\n");
 }
 
 void options_print_usage(FILE *out, const struct cmd_entry *command)

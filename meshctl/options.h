@@ -16,6 +16,7 @@
 #include <stdio.h>
 
 #include "model.h"
+#include "wire.h"
 
 #define MESHCTL_VERSION "0.1.0"
 #define OPTIONS_DEFAULT_COORDINATOR "http://localhost:8080"
@@ -39,6 +40,14 @@ enum {
 	OPTION_NODE = 1u << 3,
 	OPTION_TYPE = 1u << 4,
 	OPTION_LIMIT = 1u << 5,
+	/* submit's job options, sent in POST /jobs */
+	OPTION_PRIORITY = 1u << 6,
+	OPTION_JOB_TIMEOUT = 1u << 7,
+	OPTION_MAX_ATTEMPTS = 1u << 8,
+	OPTION_RETRY_ON_FAILURE = 1u << 9,
+	OPTION_BACKOFF_BASE = 1u << 10,
+	OPTION_BACKOFF_CAP = 1u << 11,
+	OPTION_IDEMPOTENCY_KEY = 1u << 12,
 };
 
 enum options_result {
@@ -58,9 +67,16 @@ struct options {
 	const char *args[OPTIONS_ARGS_MAX]; /* the command's arguments, borrowed from argv */
 	size_t arg_count;
 
-	/* submit */
+	/* submit and drain */
 	bool wait;
 	int64_t timeout_ms; /* OPTIONS_TIMEOUT_DEFAULT_S * 1000 unless --timeout */
+
+	/*
+	 * submit: TYPE, PAYLOAD and the job options given, checked against the
+	 * API's limits, ready for job_submission_encode. Its strings are borrowed
+	 * from argv: never job_submission_clear it.
+	 */
+	struct job_submission submission;
 
 	/* jobs: filters; unset ones are not sent */
 	bool has_status;

@@ -7,7 +7,7 @@
 #include "agent_config.h"
 #include "check_main.h"
 
-#define MAX_ARGS 16
+#define MAX_ARGS 20
 
 struct parse_case {
 	const char *args[MAX_ARGS]; /* after argv[0]; NULL-ended */
@@ -42,6 +42,14 @@ static const struct parse_case parse_cases[] = {
 	{{COORD, "--handler", "x=", NULL}, AGENT_CONFIG_EXIT_USAGE, "--handler: command of 'x': command is empty"},
 	{{COORD, "--handler", "x=no-such-program-here", NULL}, AGENT_CONFIG_EXIT_USAGE, "was not found in PATH"},
 	{{COORD, "--handler", "x=cat", "--handler", "x=tac", NULL}, AGENT_CONFIG_EXIT_USAGE, "job type 'x' is defined twice"},
+	{{COORD, "--drain-grace-ms", "0", NULL}, AGENT_CONFIG_RUN, NULL},
+	{{COORD, "--drain-grace-ms", "86400000", NULL}, AGENT_CONFIG_RUN, NULL},
+	{{COORD, "--drain-grace-ms", "-1", NULL}, AGENT_CONFIG_EXIT_USAGE,
+	 "--drain-grace-ms must be a whole number of milliseconds from 0 to 86400000 (got '-1')"},
+	{{COORD, "--drain-grace-ms", "86400001", NULL}, AGENT_CONFIG_EXIT_USAGE, "(got '86400001')"},
+	{{COORD, "--drain-grace-ms", "5s", NULL}, AGENT_CONFIG_EXIT_USAGE, "--drain-grace-ms must be"},
+	{{COORD, "--drain-grace-ms", "", NULL}, AGENT_CONFIG_EXIT_USAGE, "--drain-grace-ms must be"},
+	{{COORD, "--drain-grace-ms", NULL}, AGENT_CONFIG_EXIT_USAGE, "--drain-grace-ms needs a value"},
 	{{COORD, "--bogus", NULL}, AGENT_CONFIG_EXIT_USAGE, "unknown option '--bogus'"},
 	{{COORD, "extra", NULL}, AGENT_CONFIG_EXIT_USAGE, "unexpected argument 'extra'"},
 };
@@ -104,6 +112,7 @@ START_TEST(test_agent_config_defaults)
 	ck_assert_str_eq(cfg.name, host);
 	ck_assert_int_eq(cfg.capacity, cpus > 1024 ? 1024 : (int)cpus);
 	ck_assert_int_eq(cfg.log_level, LOG_INFO);
+	ck_assert_int_eq(cfg.drain_grace_ms, 30000);
 	ck_assert_uint_eq(cfg.handler_count, 0);
 	ck_assert(!cfg.check_only);
 	agent_config_clear(&cfg);
@@ -117,7 +126,7 @@ START_TEST(test_agent_config_takes_every_flag)
 	const char *args[] = {"--coordinator=https://c.example:443", "--listen", "[::1]:0",
 			      "--advertise", "agent.example:9000", "--name", "a-1", "--capacity", "7",
 			      "--handler", "upper=tr a-z A-Z", "--handler", "shout=sh -c 'tr a-z A-Z'",
-			      "--log-level", "debug", "-n", NULL};
+			      "--log-level", "debug", "--drain-grace-ms=1500", "-n", NULL};
 	struct agent_config cfg;
 	char *out = NULL, *err = NULL;
 
@@ -135,6 +144,7 @@ START_TEST(test_agent_config_takes_every_flag)
 	ck_assert_str_eq(cfg.handlers[1].type, "shout");
 	ck_assert_str_eq(cfg.handlers[1].command, "sh -c 'tr a-z A-Z'");
 	ck_assert_int_eq(cfg.log_level, LOG_DEBUG);
+	ck_assert_int_eq(cfg.drain_grace_ms, 1500);
 	ck_assert(cfg.check_only);
 	agent_config_clear(&cfg);
 	free(out);
@@ -186,6 +196,7 @@ START_TEST(test_agent_config_help_documents_every_flag_and_the_exit_status)
 {
 	static const char *const words[] = {"--coordinator", "--listen", "--advertise", "--name",
 					    "--capacity", "--handler", "--log-level", "--check",
+					    "--drain-grace-ms", "SIGTERM", "timeout_ms",
 					    "--help", "--version", "echo", "sleep", "Exit status", NULL};
 	char *text = NULL;
 	size_t len;

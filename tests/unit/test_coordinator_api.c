@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "check_main.h"
+#include "clock.h"
 #include "coordinator_api.h"
 #include "log.h"
 
@@ -32,7 +33,12 @@ static void coordinator_start(struct coordinator *c)
 {
 	struct dispatcher_config dispatch = {
 		.connect_timeout_ms = 200,
-		.execute_timeout_ms = 2000,
+		.default_timeout_ms = 2000,
+		.timeout_grace_ms = 500,
+		.retry_base_ms = 100,
+		.retry_cap_ms = 1000,
+		.lost_after_ms = 1000,
+		.priority_aging_ms = 30000,
 		.response_limit = 64 * 1024,
 	};
 	struct http_server_config http = {
@@ -46,6 +52,8 @@ static void coordinator_start(struct coordinator *c)
 	char err[256] = "";
 
 	memset(c, 0, sizeof(*c));
+	c->app.defaults = (struct job_defaults){
+		.timeout_ms = 60000, .max_attempts = 1, .backoff_base_ms = 1000, .backoff_cap_ms = 60000};
 	c->app.store = job_store_memory_new();
 	c->app.registry = node_registry_new();
 	ck_assert_ptr_nonnull(c->app.store);
@@ -704,6 +712,191 @@ START_TEST(test_coordinator_api_registers_lists_and_reports_nodes)
 }
 END_TEST
 
+
+/* ---- options, idempotency, cancel -------------------------------------------------------- */
+
+START_TEST(test_coordinator_api_fills_defaults_and_keeps_options)
+{
+	struct coordinator c;
+	CURL *curl = curl_easy_init();
+	struct reply r;
+
+	coordinator_start(&c);
+	call(curl, &c, "POST", "/jobs", "{\"type\":\"nothing-runs-this\",\"payload\":\"x\"}", 201, &r);
+	ck_assert_str_eq(string_member(&r, "priority"), "normal");
+	ck_assert_int_eq(json_integer_value(json_object_get(r.json, "timeout_ms")), 60000);
+	ck_assert_int_eq(json_integer_value(json_object_get(r.json, "max_attempts")), 1);
+	ck_assert_int_eq(json_integer_value(json_object_get(r.json, "backoff_base_ms")), 1000);
+	ck_assert_int_eq(json_integer_value(json_object_get(r.json, "backoff_cap_ms")), 60000);
+	ck_assert(json_is_false(json_object_get(r.json, "retry_on_failure")));
+	ck_assert(json_is_null(json_object_get(r.json, "idempotency_key")));
+	ck_assert_int_eq(json_integer_value(json_object_get(r.json, "attempt")), 0);
+	ck_assert(json_is_null(json_object_get(r.json, "next_attempt_at")));
+	reply_clear(&r);
+
+	call(curl, &c, "POST", "/jobs",
+	     "{\"type\":\"nothing-runs-this\",\"payload\":\"x\",\"priority\":\"high\",\"timeout_ms\":1500,"
+	     "\"max_attempts\":4,\"retry_on_failure\":true,\"backoff_base_ms\":50,\"backoff_cap_ms\":400}",
+	     201, &r);
+	ck_assert_str_eq(string_member(&r, "priority"), "high");
+	ck_assert_int_eq(json_integer_value(json_object_get(r.json, "timeout_ms")), 1500);
+	ck_assert_int_eq(json_integer_value(json_object_get(r.json, "max_attempts")), 4);
+	ck_assert(json_is_true(json_object_get(r.json, "retry_on_failure")));
+	ck_assert_int_eq(json_integer_value(json_object_get(r.json, "backoff_cap_ms")), 400);
+	reply_clear(&r);
+
+	/* A base above the default cap names the field; nothing is stored. */
+	call(curl, &c, "POST", "/jobs",
+	     "{\"type\":\"nothing-runs-this\",\"payload\":\"x\",\"backoff_base_ms\":120000}", 400, &r);
+	assert_error_mentions(&r, "base above default cap", "backoff_base_ms");
+	reply_clear(&r);
+	call(curl, &c, "POST", "/jobs",
+	     "{\"type\":\"nothing-runs-this\",\"payload\":\"x\",\"priority\":\"urgent\"}", 400, &r);
+	assert_error_mentions(&r, "bad priority", "'priority'");
+	reply_clear(&r);
+	ck_assert_uint_eq(job_count(curl, &c), 2);
+
+	call(curl, &c, "GET", "/jobs?status=CANCELLED", NULL, 200, &r);
+	ck_assert_uint_eq(json_array_size(json_object_get(r.json, "jobs")), 0);
+	reply_clear(&r);
+
+	curl_easy_cleanup(curl);
+	coordinator_stop(&c);
+}
+END_TEST
+
+START_TEST(test_coordinator_api_idempotency_key_makes_one_job)
+{
+	struct coordinator c;
+	CURL *curl = curl_easy_init();
+	struct reply first, again;
+	const char *body = "{\"type\":\"nothing-runs-this\",\"payload\":\"p\",\"idempotency_key\":\"k-1\"}";
+
+	coordinator_start(&c);
+	call(curl, &c, "POST", "/jobs", body, 201, &first);
+	call(curl, &c, "POST", "/jobs", body, 200, &again);
+	ck_assert_str_eq(string_member(&again, "id"), string_member(&first, "id"));
+	ck_assert_str_eq(string_member(&again, "idempotency_key"), "k-1");
+	ck_assert_str_eq(again.location, first.location);
+	reply_clear(&again);
+
+	/* The same key for another job: 409 naming the job, nothing stored. */
+	call(curl, &c, "POST", "/jobs",
+	     "{\"type\":\"nothing-runs-this\",\"payload\":\"other\",\"idempotency_key\":\"k-1\"}", 409,
+	     &again);
+	assert_error_mentions(&again, "key reused", string_member(&first, "id"));
+	reply_clear(&again);
+	ck_assert_uint_eq(job_count(curl, &c), 1);
+	reply_clear(&first);
+
+	curl_easy_cleanup(curl);
+	coordinator_stop(&c);
+}
+END_TEST
+
+START_TEST(test_coordinator_api_cancels_queued_jobs_once)
+{
+	struct coordinator c;
+	CURL *curl = curl_easy_init();
+	struct reply r;
+	char path[128], id[MESH_ID_SIZE];
+
+	coordinator_start(&c);
+	call(curl, &c, "POST", "/jobs", "{\"type\":\"nothing-runs-this\",\"payload\":\"x\"}", 201, &r);
+	snprintf(id, sizeof(id), "%s", string_member(&r, "id"));
+	reply_clear(&r);
+
+	snprintf(path, sizeof(path), "/jobs/%s/cancel", id);
+	call(curl, &c, "POST", path, "", 200, &r);
+	ck_assert_str_eq(string_member(&r, "status"), "CANCELLED");
+	ck_assert_ptr_nonnull(strstr(string_member(&r, "error"), "cancelled"));
+	reply_clear(&r);
+
+	/* Again: 409, the job unchanged in the answer. */
+	call(curl, &c, "POST", path, "", 409, &r);
+	assert_error_mentions(&r, "cancel twice", "already CANCELLED");
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(r.json, "job"), "status")),
+			 "CANCELLED");
+	reply_clear(&r);
+
+	call(curl, &c, "POST", "/jobs/j-000000000000/cancel", "", 404, &r);
+	assert_error_mentions(&r, "cancel unknown", "j-000000000000");
+	reply_clear(&r);
+	call(curl, &c, "GET", "/jobs/j-000000000000/cancel", NULL, 405, &r);
+	reply_clear(&r);
+
+	call(curl, &c, "GET", "/jobs?status=CANCELLED", NULL, 200, &r);
+	ck_assert_uint_eq(json_array_size(json_object_get(r.json, "jobs")), 1);
+	reply_clear(&r);
+	call(curl, &c, "GET", "/healthz", NULL, 200, &r);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(r.json, "jobs"), "CANCELLED")), 1);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(r.json, "jobs"), "QUEUED")), 0);
+	reply_clear(&r);
+
+	curl_easy_cleanup(curl);
+	coordinator_stop(&c);
+}
+END_TEST
+
+START_TEST(test_coordinator_api_drains_and_removes_nodes)
+{
+	struct coordinator c;
+	CURL *curl = curl_easy_init();
+	struct reply r;
+	char path[128], id[MESH_ID_SIZE];
+
+	coordinator_start(&c);
+	call(curl, &c, "POST", "/nodes/register",
+	     "{\"name\":\"n1\",\"address\":\"127.0.0.1:9\",\"capacity\":2,\"types\":[\"slow\"]}", 201, &r);
+	snprintf(id, sizeof(id), "%s", string_member(&r, "id"));
+	ck_assert(json_is_false(json_object_get(r.json, "draining")));
+	reply_clear(&r);
+
+	snprintf(path, sizeof(path), "/nodes/%s/drain", id);
+	call(curl, &c, "POST", path, "", 200, &r);
+	ck_assert_str_eq(string_member(&r, "state"), "DRAINED"); /* nothing runs on it */
+	ck_assert(json_is_true(json_object_get(r.json, "draining")));
+	reply_clear(&r);
+
+	/* A job of its type waits, and says why. */
+	call(curl, &c, "POST", "/jobs", "{\"type\":\"slow\",\"payload\":\"x\"}", 201, &r);
+	ck_assert_msg(strstr(string_member(&r, "reason"), "draining") != NULL, "reason '%s'",
+		      string_member(&r, "reason"));
+	reply_clear(&r);
+
+	call(curl, &c, "POST", "/nodes/n-000000000000/drain", "", 404, &r);
+	reply_clear(&r);
+
+	/* Registering again (the agent restarted) ends the drain. */
+	call(curl, &c, "POST", "/nodes/register",
+	     "{\"name\":\"n1\",\"address\":\"127.0.0.1:9\",\"capacity\":2,\"types\":[\"slow\"]}", 200, &r);
+	ck_assert(json_is_false(json_object_get(r.json, "draining")));
+	reply_clear(&r);
+
+	/* The waiting job now goes to the node (whose address refuses it): wait until it is done. */
+	snprintf(path, sizeof(path), "/nodes/%s", id);
+	for (int64_t deadline = clock_monotonic_ms() + 10000;; clock_sleep_ms(20)) {
+		long running;
+		call(curl, &c, "GET", path, NULL, 200, &r);
+		running = (long)json_integer_value(json_object_get(r.json, "running"));
+		reply_clear(&r);
+		if (running == 0)
+			break;
+		ck_assert_msg(clock_monotonic_ms() < deadline, "the node still runs a job after 10 s");
+	}
+	call(curl, &c, "DELETE", path, NULL, 200, &r);
+	ck_assert_str_eq(string_member(&r, "id"), id);
+	reply_clear(&r);
+	call(curl, &c, "GET", path, NULL, 404, &r);
+	reply_clear(&r);
+	call(curl, &c, "DELETE", path, NULL, 404, &r);
+	reply_clear(&r);
+
+	curl_easy_cleanup(curl);
+	coordinator_stop(&c);
+}
+END_TEST
+
 static Suite *coordinator_api_suite(void)
 {
 	Suite *s = suite_create("coordinator_api");
@@ -725,6 +918,10 @@ static Suite *coordinator_api_suite(void)
 	tc = tcase_create("nodes");
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_coordinator_api_registers_lists_and_reports_nodes);
+	tcase_add_test(tc, test_coordinator_api_fills_defaults_and_keeps_options);
+	tcase_add_test(tc, test_coordinator_api_idempotency_key_makes_one_job);
+	tcase_add_test(tc, test_coordinator_api_cancels_queued_jobs_once);
+	tcase_add_test(tc, test_coordinator_api_drains_and_removes_nodes);
 	suite_add_tcase(s, tc);
 	return s;
 }

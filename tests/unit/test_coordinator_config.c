@@ -47,7 +47,14 @@ START_TEST(test_coordinator_config_defaults)
 	ck_assert_int_eq(config.probe_interval_ms, 1000);
 	ck_assert_int_eq(config.probe_timeout_ms, 1000);
 	ck_assert_int_eq(config.unhealthy_after, 3);
-	ck_assert_int_eq(config.execute_timeout_ms, 3600000);
+	ck_assert_int_eq(config.default_timeout_ms, 3600000);
+	ck_assert_int_eq(config.timeout_grace_ms, 5000);
+	ck_assert_int_eq(config.default_max_attempts, 1);
+	ck_assert_int_eq(config.retry_base_ms, 1000);
+	ck_assert_int_eq(config.retry_cap_ms, 60000);
+	ck_assert_int_eq(config.lost_after_ms, 5000);
+	ck_assert_int_eq(config.priority_aging_ms, 30000);
+	ck_assert_int_eq(config.retention_ms, 7L * 24 * 3600 * 1000);
 	ck_assert_int_eq(config.connect_timeout_ms, 3000);
 	ck_assert_int_eq(config.max_body_bytes, 1048576);
 	ck_assert_int_eq(config.http_threads, 64);
@@ -88,7 +95,13 @@ static const struct ranged_flag ranged_flags[] = {
 	{"--probe-interval-ms", 50, 600000, offsetof(struct coordinator_config, probe_interval_ms)},
 	{"--probe-timeout-ms", 50, 600000, offsetof(struct coordinator_config, probe_timeout_ms)},
 	{"--unhealthy-after", 1, 1000, offsetof(struct coordinator_config, unhealthy_after)},
-	{"--execute-timeout-ms", 100, 604800000, offsetof(struct coordinator_config, execute_timeout_ms)},
+	{"--default-timeout-ms", 100, 604800000, offsetof(struct coordinator_config, default_timeout_ms)},
+	{"--timeout-grace-ms", 0, 600000, offsetof(struct coordinator_config, timeout_grace_ms)},
+	{"--default-max-attempts", 1, 100, offsetof(struct coordinator_config, default_max_attempts)},
+	{"--retry-base-ms", 1, 86400000, offsetof(struct coordinator_config, retry_base_ms)},
+	{"--retry-cap-ms", 1, 86400000, offsetof(struct coordinator_config, retry_cap_ms)},
+	{"--lost-after-ms", 0, 86400000, offsetof(struct coordinator_config, lost_after_ms)},
+	{"--priority-aging-ms", 100, 86400000, offsetof(struct coordinator_config, priority_aging_ms)},
 	{"--connect-timeout-ms", 10, 600000, offsetof(struct coordinator_config, connect_timeout_ms)},
 	/* At most the agent's fixed 8 MiB body limit: a larger job could never be executed. */
 	{"--max-body-bytes", 1024, 8388608, offsetof(struct coordinator_config, max_body_bytes)},
@@ -396,6 +409,46 @@ START_TEST(test_coordinator_config_last_of_a_repeated_flag_wins)
 }
 END_TEST
 
+
+START_TEST(test_coordinator_config_takes_retention_and_retry_bounds)
+{
+	static const struct {
+		const char *value;
+		long ms;
+	} good[] = {{"1s", 1000L}, {"90s", 90000L}, {"15m", 900000L}, {"36h", 129600000L},
+		    {"7d", 604800000L}, {"3650d", 3650L * 86400000L}};
+	static const char *const bad[] = {"", "7", "d", "0s", "-1d", "3651d", "1.5h", "7 d", "7w", "h7"};
+	struct coordinator_config config;
+	char err[512];
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		ck_assert_msg(parse(&config, err, sizeof(err), ARGS("--retention", good[i].value)) ==
+				      CONFIG_RUN,
+			      "--retention %s: %s", good[i].value, err);
+		ck_assert_int_eq(config.retention_ms, good[i].ms);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_msg(parse(&config, err, sizeof(err), ARGS("--retention", bad[i])) ==
+				      CONFIG_USAGE_ERROR,
+			      "--retention '%s' accepted", bad[i]);
+		ck_assert_msg(strstr(err, "--retention") != NULL, "error '%s'", err);
+	}
+	/* The old name of --default-timeout-ms still works. */
+	ck_assert_int_eq(parse(&config, err, sizeof(err), ARGS("--execute-timeout-ms", "5000")), CONFIG_RUN);
+	ck_assert_int_eq(config.default_timeout_ms, 5000);
+	/* One retry bound given moves the other's default; both given must agree. */
+	ck_assert_int_eq(parse(&config, err, sizeof(err), ARGS("--retry-base-ms", "120000")), CONFIG_RUN);
+	ck_assert_int_eq(config.retry_cap_ms, 120000);
+	ck_assert_int_eq(parse(&config, err, sizeof(err), ARGS("--retry-cap-ms", "10")), CONFIG_RUN);
+	ck_assert_int_eq(config.retry_base_ms, 10);
+	ck_assert_int_eq(parse(&config, err, sizeof(err),
+			       ARGS("--retry-base-ms", "500", "--retry-cap-ms", "100")),
+			 CONFIG_USAGE_ERROR);
+	ck_assert_msg(strstr(err, "--retry-base-ms") != NULL && strstr(err, "--retry-cap-ms") != NULL,
+		      "error '%s'", err);
+}
+END_TEST
+
 static Suite *coordinator_config_suite(void)
 {
 	Suite *s = suite_create("coordinator_config");
@@ -417,6 +470,7 @@ static Suite *coordinator_config_suite(void)
 	tc = tcase_create("other_flags");
 	tcase_set_timeout(tc, 10);
 	tcase_add_test(tc, test_coordinator_config_takes_a_listen_address);
+	tcase_add_test(tc, test_coordinator_config_takes_retention_and_retry_bounds);
 	tcase_add_test(tc, test_coordinator_config_refuses_a_bad_listen_address);
 	tcase_add_test(tc, test_coordinator_config_takes_a_log_level);
 	tcase_add_test(tc, test_coordinator_config_takes_a_store_and_a_data_dir);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "check_main.h"
+#include "clock.h"
 #include "execution_record.h"
 
 #define T0 1795000000000LL /* some wall-clock ms */
@@ -23,9 +24,9 @@ START_TEST(test_execution_record_new_job_is_running_then_finished)
 	struct execution_record_entry e;
 
 	ck_assert_ptr_nonnull(rec);
-	ck_assert(!execution_record_get(rec, "j-1", T0, &e));
-	ck_assert_int_eq(execution_record_begin(rec, "j-1", T0, NULL), EXECUTION_RECORD_BEGUN);
-	ck_assert(execution_record_get(rec, "j-1", T0 + 1, &e));
+	ck_assert(!execution_record_get(rec, "j-1", 1, T0, &e));
+	ck_assert_int_eq(execution_record_begin(rec, "j-1", 1, T0, NULL), EXECUTION_RECORD_BEGUN);
+	ck_assert(execution_record_get(rec, "j-1", 1, T0 + 1, &e));
 	ck_assert_str_eq(e.job_id, "j-1");
 	ck_assert_int_eq(e.state, EXECUTION_RUNNING);
 	ck_assert_int_eq(e.started_ms, T0);
@@ -33,8 +34,8 @@ START_TEST(test_execution_record_new_job_is_running_then_finished)
 	ck_assert_ptr_null(e.body);
 	execution_record_entry_clear(&e);
 
-	ck_assert_int_eq(execution_record_finish(rec, "j-1", T0 + 50, 200, "{\"output\":\"x\",\"status\":\"ok\"}"), 0);
-	ck_assert(execution_record_get(rec, "j-1", T0 + 60, &e));
+	ck_assert_int_eq(execution_record_finish(rec, "j-1", 1, T0 + 50, 200, "{\"output\":\"x\",\"status\":\"ok\"}"), 0);
+	ck_assert(execution_record_get(rec, "j-1", 1, T0 + 60, &e));
 	ck_assert_int_eq(e.state, EXECUTION_FINISHED);
 	ck_assert_int_eq(e.started_ms, T0);
 	ck_assert_int_eq(e.finished_ms, T0 + 50);
@@ -52,16 +53,16 @@ START_TEST(test_execution_record_known_id_is_not_begun_again)
 	struct execution_record_entry e;
 	size_t running, finished;
 
-	ck_assert_int_eq(execution_record_begin(rec, "j-1", T0, NULL), EXECUTION_RECORD_BEGUN);
-	ck_assert_int_eq(execution_record_begin(rec, "j-1", T0 + 1, &e), EXECUTION_RECORD_KNOWN);
+	ck_assert_int_eq(execution_record_begin(rec, "j-1", 1, T0, NULL), EXECUTION_RECORD_BEGUN);
+	ck_assert_int_eq(execution_record_begin(rec, "j-1", 1, T0 + 1, &e), EXECUTION_RECORD_KNOWN);
 	ck_assert_int_eq(e.state, EXECUTION_RUNNING);
 	ck_assert_int_eq(e.started_ms, T0); /* unchanged */
 	execution_record_entry_clear(&e);
 
-	ck_assert_int_eq(execution_record_finish(rec, "j-1", T0 + 2, 422,
+	ck_assert_int_eq(execution_record_finish(rec, "j-1", 1, T0 + 2, 422,
 						 "{\"error\":\"boom\",\"status\":\"failed\"}"),
 			 0);
-	ck_assert_int_eq(execution_record_begin(rec, "j-1", T0 + 3, &e), EXECUTION_RECORD_KNOWN);
+	ck_assert_int_eq(execution_record_begin(rec, "j-1", 1, T0 + 3, &e), EXECUTION_RECORD_KNOWN);
 	ck_assert_int_eq(e.state, EXECUTION_FINISHED);
 	ck_assert_int_eq(e.http_status, 422);
 	ck_assert_str_eq(e.body, "{\"error\":\"boom\",\"status\":\"failed\"}");
@@ -78,12 +79,12 @@ START_TEST(test_execution_record_finish_needs_a_running_job)
 	struct execution_record *rec = execution_record_new(10, HOUR_MS);
 	struct execution_record_entry e;
 
-	ck_assert_int_eq(execution_record_finish(rec, "j-none", T0, 200, "{}"), -1);
-	ck_assert_int_eq(execution_record_begin(rec, "j-1", T0, NULL), EXECUTION_RECORD_BEGUN);
-	ck_assert_int_eq(execution_record_finish(rec, "j-1", T0 + 1, 503, "{\"a\":1}"), 0);
+	ck_assert_int_eq(execution_record_finish(rec, "j-none", 1, T0, 200, "{}"), -1);
+	ck_assert_int_eq(execution_record_begin(rec, "j-1", 1, T0, NULL), EXECUTION_RECORD_BEGUN);
+	ck_assert_int_eq(execution_record_finish(rec, "j-1", 1, T0 + 1, 503, "{\"a\":1}"), 0);
 	/* A second finish changes nothing. */
-	ck_assert_int_eq(execution_record_finish(rec, "j-1", T0 + 2, 200, "{\"b\":2}"), -1);
-	ck_assert(execution_record_get(rec, "j-1", T0 + 3, &e));
+	ck_assert_int_eq(execution_record_finish(rec, "j-1", 1, T0 + 2, 200, "{\"b\":2}"), -1);
+	ck_assert(execution_record_get(rec, "j-1", 1, T0 + 3, &e));
 	ck_assert_int_eq(e.http_status, 503);
 	ck_assert_int_eq(e.finished_ms, T0 + 1);
 	ck_assert_str_eq(e.body, "{\"a\":1}");
@@ -104,10 +105,10 @@ START_TEST(test_execution_record_rejects_bad_ids_and_bounds)
 	ck_assert_ptr_nonnull(rec);
 	memset(long_id, 'a', sizeof(long_id) - 1);
 	long_id[sizeof(long_id) - 1] = '\0';
-	ck_assert_int_eq(execution_record_begin(rec, "", T0, NULL), EXECUTION_RECORD_NOMEM);
-	ck_assert_int_eq(execution_record_begin(rec, long_id, T0, NULL), EXECUTION_RECORD_NOMEM);
+	ck_assert_int_eq(execution_record_begin(rec, "", 1, T0, NULL), EXECUTION_RECORD_NOMEM);
+	ck_assert_int_eq(execution_record_begin(rec, long_id, 1, T0, NULL), EXECUTION_RECORD_NOMEM);
 	long_id[MESH_ID_SIZE - 1] = '\0'; /* the longest id that fits */
-	ck_assert_int_eq(execution_record_begin(rec, long_id, T0, NULL), EXECUTION_RECORD_BEGUN);
+	ck_assert_int_eq(execution_record_begin(rec, long_id, 1, T0, NULL), EXECUTION_RECORD_BEGUN);
 	execution_record_free(rec);
 	execution_record_free(NULL);
 }
@@ -117,14 +118,14 @@ END_TEST
 
 static void run_one(struct execution_record *rec, const char *id, int64_t start, int64_t end)
 {
-	ck_assert_int_eq(execution_record_begin(rec, id, start, NULL), EXECUTION_RECORD_BEGUN);
-	ck_assert_int_eq(execution_record_finish(rec, id, end, 200, id), 0);
+	ck_assert_int_eq(execution_record_begin(rec, id, 1, start, NULL), EXECUTION_RECORD_BEGUN);
+	ck_assert_int_eq(execution_record_finish(rec, id, 1, end, 200, id), 0);
 }
 
 static bool known(struct execution_record *rec, const char *id, int64_t now)
 {
 	struct execution_record_entry e;
-	bool found = execution_record_get(rec, id, now, &e);
+	bool found = execution_record_get(rec, id, 1, now, &e);
 	execution_record_entry_clear(&e);
 	return found;
 }
@@ -136,12 +137,12 @@ START_TEST(test_execution_record_drops_oldest_finished_past_the_count)
 	char id[16];
 
 	/* Finish order, not start order, decides: j-0 starts first but finishes last. */
-	ck_assert_int_eq(execution_record_begin(rec, "j-0", T0, NULL), EXECUTION_RECORD_BEGUN);
+	ck_assert_int_eq(execution_record_begin(rec, "j-0", 1, T0, NULL), EXECUTION_RECORD_BEGUN);
 	for (int i = 1; i <= 3; i++) {
 		snprintf(id, sizeof(id), "j-%d", i);
 		run_one(rec, id, T0 + i, T0 + i);
 	}
-	ck_assert_int_eq(execution_record_finish(rec, "j-0", T0 + 10, 200, "late"), 0);
+	ck_assert_int_eq(execution_record_finish(rec, "j-0", 1, T0 + 10, 200, "late"), 0);
 	execution_record_counts(rec, T0 + 10, NULL, &finished);
 	ck_assert_uint_eq(finished, 3);
 	ck_assert(!known(rec, "j-1", T0 + 10));
@@ -158,7 +159,7 @@ START_TEST(test_execution_record_drops_oldest_finished_past_the_count)
 	ck_assert(known(rec, "j-100", T0 + 200));
 	ck_assert(!known(rec, "j-97", T0 + 200));
 	/* A dropped id is new again. */
-	ck_assert_int_eq(execution_record_begin(rec, "j-1", T0 + 300, NULL), EXECUTION_RECORD_BEGUN);
+	ck_assert_int_eq(execution_record_begin(rec, "j-1", 1, T0 + 300, NULL), EXECUTION_RECORD_BEGUN);
 	execution_record_free(rec);
 }
 END_TEST
@@ -188,7 +189,7 @@ START_TEST(test_execution_record_never_drops_running)
 
 	for (int i = 0; i < 50; i++) {
 		snprintf(id, sizeof(id), "r-%d", i);
-		ck_assert_int_eq(execution_record_begin(rec, id, T0, NULL), EXECUTION_RECORD_BEGUN);
+		ck_assert_int_eq(execution_record_begin(rec, id, 1, T0, NULL), EXECUTION_RECORD_BEGUN);
 	}
 	for (int i = 0; i < 20; i++) {
 		snprintf(id, sizeof(id), "f-%d", i);
@@ -198,11 +199,11 @@ START_TEST(test_execution_record_never_drops_running)
 	execution_record_counts(rec, T0 + 10 * HOUR_MS, &running, &finished);
 	ck_assert_uint_eq(running, 50);
 	ck_assert_uint_eq(finished, 0);
-	ck_assert(execution_record_get(rec, "r-0", T0 + 10 * HOUR_MS, &e));
+	ck_assert(execution_record_get(rec, "r-0", 1, T0 + 10 * HOUR_MS, &e));
 	ck_assert_int_eq(e.state, EXECUTION_RUNNING);
 	execution_record_entry_clear(&e);
 	/* The age counts from the finish, not the start. */
-	ck_assert_int_eq(execution_record_finish(rec, "r-0", T0 + 10 * HOUR_MS, 200, "done"), 0);
+	ck_assert_int_eq(execution_record_finish(rec, "r-0", 1, T0 + 10 * HOUR_MS, 200, "done"), 0);
 	ck_assert(known(rec, "r-0", T0 + 10 * HOUR_MS + 999));
 	ck_assert(!known(rec, "r-0", T0 + 10 * HOUR_MS + 1000));
 	execution_record_free(rec);
@@ -229,10 +230,10 @@ static void *worker_main(void *arg)
 
 	for (int i = 0; i < IDS; i++) {
 		snprintf(id, sizeof(id), "j-%d", i);
-		switch (execution_record_begin(w->rec, id, T0 + i, &e)) {
+		switch (execution_record_begin(w->rec, id, 1, T0 + i, &e)) {
 		case EXECUTION_RECORD_BEGUN:
 			w->begun++;
-			execution_record_finish(w->rec, id, T0 + i, 200, id);
+			execution_record_finish(w->rec, id, 1, T0 + i, 200, id);
 			break;
 		case EXECUTION_RECORD_KNOWN:
 			execution_record_entry_clear(&e);
@@ -240,7 +241,7 @@ static void *worker_main(void *arg)
 		case EXECUTION_RECORD_NOMEM:
 			return (void *)1;
 		}
-		if (execution_record_get(w->rec, id, T0 + i, &e))
+		if (execution_record_get(w->rec, id, 1, T0 + i, &e))
 			execution_record_entry_clear(&e);
 	}
 	return NULL;
@@ -291,6 +292,79 @@ START_TEST(test_execution_record_begins_each_id_exactly_once_across_threads)
 }
 END_TEST
 
+START_TEST(test_execution_record_keeps_one_record_per_attempt)
+{
+	struct execution_record *rec = execution_record_new(10, HOUR_MS);
+	struct execution_record_entry e;
+
+	ck_assert_int_eq(execution_record_begin(rec, "j-1", 1, T0, NULL), EXECUTION_RECORD_BEGUN);
+	ck_assert_int_eq(execution_record_finish(rec, "j-1", 1, T0 + 1, 422, "{\"first\":1}"), 0);
+	/* A repeat of attempt 1 is known; attempt 2 is new and runs. */
+	ck_assert_int_eq(execution_record_begin(rec, "j-1", 1, T0 + 2, NULL), EXECUTION_RECORD_KNOWN);
+	ck_assert_int_eq(execution_record_begin(rec, "j-1", 2, T0 + 3, &e), EXECUTION_RECORD_BEGUN);
+	/* Attempt 0 is the newest attempt. */
+	ck_assert(execution_record_get(rec, "j-1", 0, T0 + 4, &e));
+	ck_assert_int_eq(e.attempt, 2);
+	ck_assert_int_eq(e.state, EXECUTION_RUNNING);
+	execution_record_entry_clear(&e);
+	ck_assert(execution_record_get(rec, "j-1", 1, T0 + 4, &e));
+	ck_assert_int_eq(e.attempt, 1);
+	ck_assert_str_eq(e.body, "{\"first\":1}");
+	execution_record_entry_clear(&e);
+	ck_assert(!execution_record_get(rec, "j-1", 3, T0 + 4, &e));
+	/* Finishing wants the exact attempt. */
+	ck_assert_int_eq(execution_record_finish(rec, "j-1", 0, T0 + 5, 200, "{}"), -1);
+	ck_assert_int_eq(execution_record_finish(rec, "j-1", 3, T0 + 5, 200, "{}"), -1);
+	ck_assert(execution_record_wait_finished(rec, "j-1", 1, 0));
+	ck_assert(!execution_record_wait_finished(rec, "j-1", 2, 0));
+	ck_assert_int_eq(execution_record_finish(rec, "j-1", 2, T0 + 5, 200, "{\"second\":2}"), 0);
+	ck_assert(execution_record_get(rec, "j-1", 0, T0 + 6, &e));
+	ck_assert_int_eq(e.attempt, 2);
+	ck_assert_str_eq(e.body, "{\"second\":2}");
+	execution_record_entry_clear(&e);
+	/* Attempt 0 or below never begins. */
+	ck_assert_int_eq(execution_record_begin(rec, "j-2", 0, T0, NULL), EXECUTION_RECORD_NOMEM);
+	execution_record_free(rec);
+}
+END_TEST
+
+struct finisher {
+	struct execution_record *rec;
+	int delay_ms;
+	pthread_t thread;
+};
+
+static void *finisher_main(void *arg)
+{
+	struct finisher *f = arg;
+	clock_sleep_ms(f->delay_ms);
+	execution_record_finish(f->rec, "j-1", 1, T0 + 5, 422, "{\"error\":\"x\",\"status\":\"failed\"}");
+	return NULL;
+}
+
+START_TEST(test_execution_record_wait_finished_wakes_when_the_job_finishes)
+{
+	struct execution_record *rec = execution_record_new(10, HOUR_MS);
+	struct finisher f = {.rec = rec, .delay_ms = 50};
+	int64_t start;
+
+	/* Unknown: nothing to wait for. */
+	ck_assert(execution_record_wait_finished(rec, "j-nope", 1, 1000));
+	ck_assert_int_eq(execution_record_begin(rec, "j-1", 1, T0, NULL), EXECUTION_RECORD_BEGUN);
+	start = clock_monotonic_ms();
+	ck_assert(!execution_record_wait_finished(rec, "j-1", 1, 50));
+	ck_assert_int_ge(clock_monotonic_ms() - start, 50);
+	ck_assert_int_eq(pthread_create(&f.thread, NULL, finisher_main, &f), 0);
+	start = clock_monotonic_ms();
+	ck_assert(execution_record_wait_finished(rec, "j-1", 1, 5000));
+	ck_assert_int_lt(clock_monotonic_ms() - start, 2000);
+	pthread_join(f.thread, NULL);
+	/* Finished: at once. */
+	ck_assert(execution_record_wait_finished(rec, "j-1", 1, 0));
+	execution_record_free(rec);
+}
+END_TEST
+
 static Suite *execution_record_suite(void)
 {
 	Suite *s = suite_create("execution_record");
@@ -301,6 +375,7 @@ static Suite *execution_record_suite(void)
 	tcase_add_test(tc, test_execution_record_new_job_is_running_then_finished);
 	tcase_add_test(tc, test_execution_record_known_id_is_not_begun_again);
 	tcase_add_test(tc, test_execution_record_finish_needs_a_running_job);
+	tcase_add_test(tc, test_execution_record_keeps_one_record_per_attempt);
 	tcase_add_test(tc, test_execution_record_rejects_bad_ids_and_bounds);
 	suite_add_tcase(s, tc);
 
@@ -315,6 +390,7 @@ static Suite *execution_record_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_execution_record_keeps_its_count_bound_across_threads);
 	tcase_add_test(tc, test_execution_record_begins_each_id_exactly_once_across_threads);
+	tcase_add_test(tc, test_execution_record_wait_finished_wakes_when_the_job_finishes);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -12,6 +12,19 @@
 #include "clock.h"
 #include "executor.h"
 
+/* Takes a slot for job_id, runs the job to its end with timeout_ms, gives the slot back. */
+static void run_in_slot(struct executor *ex, const char *job_id, const char *type,
+			const char *payload, int64_t timeout_ms, struct executor_result *out)
+{
+	struct executor_job *job;
+
+	ck_assert_int_eq(executor_try_acquire(ex, job_id, 1, &job), EXECUTOR_SLOT_TAKEN);
+	ck_assert_ptr_nonnull(job);
+	executor_run(ex, job, type, payload, timeout_ms, out);
+	executor_release(ex, job);
+	executor_answer_sent(ex);
+}
+
 /* Runs one job on a fresh executor with the given handler (type "h"); command may be NULL. */
 static void run_job(const char *command, const char *type, const char *payload,
 		    struct executor_result *out)
@@ -22,7 +35,7 @@ static void run_job(const char *command, const char *type, const char *payload,
 	ck_assert_ptr_nonnull(ex);
 	if (command != NULL)
 		ck_assert_msg(executor_add_handler(ex, "h", command, err, sizeof(err)) == 0, "%s", err);
-	executor_run(ex, "j-test", type, payload, out);
+	run_in_slot(ex, "j-test", type, payload, 0, out);
 	executor_free(ex);
 }
 
@@ -252,7 +265,7 @@ START_TEST(test_handler_leaves_no_processes_behind_when_it_exits)
 	ck_assert_ptr_nonnull(ex);
 	/* The background sleep keeps stdout open and would outlive the job. */
 	ck_assert_int_eq(executor_add_handler(ex, "h", "sh -c 'sleep 30 & echo $$'", err, sizeof(err)), 0);
-	executor_run(ex, "j-bg", "h", "", &r);
+	run_in_slot(ex, "j-bg", "h", "", 0, &r);
 	ck_assert_int_eq(r.outcome, EXECUTOR_OK);
 	ck_assert_int_lt(clock_monotonic_ms() - start, 5000);
 	pgid = (pid_t)atoi(r.output);
@@ -282,14 +295,14 @@ START_TEST(test_handler_whose_program_vanished_fails_to_start)
 	ck_assert_int_eq(chmod(path, 0755), 0);
 	ck_assert_msg(executor_add_handler(ex, "h", path, err, sizeof(err)) == 0, "%s", err);
 
-	executor_run(ex, "j-1", "h", "", &r);
+	run_in_slot(ex, "j-1", "h", "", 0, &r);
 	ck_assert_int_eq(r.outcome, EXECUTOR_OK);
 	ck_assert_str_eq(r.output, "from script\n");
 	executor_result_clear(&r);
 
 	unlink(path);
 	rmdir(dir);
-	executor_run(ex, "j-2", "h", "", &r);
+	run_in_slot(ex, "j-2", "h", "", 0, &r);
 	ck_assert_int_eq(r.outcome, EXECUTOR_FAILED);
 	ck_assert_msg(strstr(r.error, "could not start") != NULL, "%s", r.error);
 	ck_assert_msg(strstr(r.error, "No such file or directory") != NULL, "%s", r.error);
@@ -383,19 +396,21 @@ END_TEST
 START_TEST(test_acquire_beyond_capacity_fails)
 {
 	struct executor *ex = executor_new(2);
+	struct executor_job *a, *b, *c;
 
 	ck_assert_int_eq(executor_capacity(ex), 2);
-	ck_assert_int_eq(executor_try_acquire(ex), EXECUTOR_SLOT_TAKEN);
-	ck_assert_int_eq(executor_try_acquire(ex), EXECUTOR_SLOT_TAKEN);
+	ck_assert_int_eq(executor_try_acquire(ex, "j-a", 1, &a), EXECUTOR_SLOT_TAKEN);
+	ck_assert_int_eq(executor_try_acquire(ex, "j-b", 1, &b), EXECUTOR_SLOT_TAKEN);
 	ck_assert_int_eq(executor_running(ex), 2);
-	ck_assert_int_eq(executor_try_acquire(ex), EXECUTOR_SLOT_FULL);
+	ck_assert_int_eq(executor_try_acquire(ex, "j-c", 1, &c), EXECUTOR_SLOT_FULL);
+	ck_assert_ptr_null(c);
 	ck_assert_int_eq(executor_running(ex), 2);
-	executor_release(ex);
-	ck_assert_int_eq(executor_try_acquire(ex), EXECUTOR_SLOT_TAKEN);
-	executor_release(ex);
-	executor_release(ex);
+	executor_release(ex, a);
+	ck_assert_int_eq(executor_try_acquire(ex, "j-c", 1, &c), EXECUTOR_SLOT_TAKEN);
+	executor_release(ex, b);
+	executor_release(ex, c);
 	ck_assert_int_eq(executor_running(ex), 0);
-	/* Slots are free at once, but shutdown still waits for the three answers. */
+	/* Slots are free at once, but draining still waits for the three answers. */
 	ck_assert(!executor_wait_idle(ex, 0));
 	executor_answer_sent(ex);
 	executor_answer_sent(ex);
@@ -409,11 +424,13 @@ END_TEST
 START_TEST(test_acquire_after_close_is_refused)
 {
 	struct executor *ex = executor_new(2);
+	struct executor_job *job;
 
 	ck_assert(!executor_is_closed(ex));
 	executor_close(ex);
 	ck_assert(executor_is_closed(ex));
-	ck_assert_int_eq(executor_try_acquire(ex), EXECUTOR_SLOT_CLOSED);
+	ck_assert_int_eq(executor_try_acquire(ex, "j-1", 1, &job), EXECUTOR_SLOT_CLOSED);
+	ck_assert_ptr_null(job);
 	ck_assert_int_eq(executor_running(ex), 0);
 	executor_free(ex);
 }
@@ -432,31 +449,55 @@ END_TEST
 START_TEST(test_wait_idle_times_out_while_a_slot_is_taken)
 {
 	struct executor *ex = executor_new(1);
+	struct executor_job *job;
 	int64_t start = clock_monotonic_ms();
 
-	ck_assert_int_eq(executor_try_acquire(ex), EXECUTOR_SLOT_TAKEN);
+	ck_assert_int_eq(executor_try_acquire(ex, "j-1", 1, &job), EXECUTOR_SLOT_TAKEN);
 	ck_assert(!executor_wait_idle(ex, 100));
 	ck_assert_int_ge(clock_monotonic_ms() - start, 100);
-	executor_release(ex);
+	executor_release(ex, job);
 	executor_free(ex);
 }
 END_TEST
 
-/* ---- shutdown ------------------------------------------------------------------ */
+/* ---- timeouts, cancel and drain ----------------------------------------------- */
 
+/* A job run on its own thread, as an HTTP worker would. */
 struct job_thread {
 	struct executor *ex;
+	const char *job_id;
 	const char *type;
 	const char *payload;
+	int64_t timeout_ms;
 	struct executor_result result;
+	int64_t took_ms;
 	pthread_t thread;
 };
 
 static void *job_thread_main(void *arg)
 {
 	struct job_thread *job = arg;
-	executor_run(job->ex, "j-bg", job->type, job->payload, &job->result);
+	int64_t start = clock_monotonic_ms();
+
+	run_in_slot(job->ex, job->job_id, job->type, job->payload ? job->payload : "", job->timeout_ms,
+		    &job->result);
+	job->took_ms = clock_monotonic_ms() - start;
 	return NULL;
+}
+
+static void start_job_thread(struct job_thread *job)
+{
+	ck_assert_int_eq(pthread_create(&job->thread, NULL, job_thread_main, job), 0);
+}
+
+/* Waits until n jobs are inside executor_run (a slot alone is not enough: it may not have started). */
+static void wait_for_started(struct executor *ex, int n)
+{
+	int64_t deadline = clock_monotonic_ms() + 5000;
+	while (executor_started(ex) < n) {
+		ck_assert_msg(clock_monotonic_ms() < deadline, "jobs did not start");
+		clock_sleep_ms(2);
+	}
 }
 
 /* Waits until n handler process groups are running; returns them in out. */
@@ -465,100 +506,298 @@ static void wait_for_groups(struct executor *ex, pid_t *out, size_t n)
 	int64_t deadline = clock_monotonic_ms() + 5000;
 	while (executor_process_groups(ex, out, n) < n) {
 		ck_assert_msg(clock_monotonic_ms() < deadline, "handlers did not start");
-		clock_sleep_ms(10);
+		clock_sleep_ms(5);
 	}
 }
 
-START_TEST(test_terminate_kills_every_process_of_a_handler_group)
+/* How many processes are in process group pgid (zombies included). */
+static int group_size(pid_t pgid)
 {
-	struct executor *ex = executor_new(2);
-	struct job_thread job = {.ex = ex, .type = "h", .payload = ""};
-	char err[256];
-	pid_t pgid;
-	int64_t start;
+	FILE *ps = popen("ps -e -o pgid=", "r");
+	char line[64];
+	int count = 0;
 
-	/* sh and its two children ignore SIGTERM: only the SIGKILL after the grace period ends them. */
-	ck_assert_int_eq(executor_add_handler(ex, "h", "sh -c 'trap \"\" TERM; sleep 30 & sleep 30; wait'",
-					      err, sizeof(err)),
-			 0);
-	ck_assert_int_eq(pthread_create(&job.thread, NULL, job_thread_main, &job), 0);
-	wait_for_groups(ex, &pgid, 1);
-	clock_sleep_ms(200); /* let sh start its children */
-	ck_assert(!group_is_gone(pgid));
-
-	start = clock_monotonic_ms();
-	executor_terminate(ex);
-	ck_assert_int_ge(clock_monotonic_ms() - start, EXECUTOR_KILL_GRACE_MS - 100);
-	ck_assert_msg(group_is_gone(pgid), "process group %d still has processes", (int)pgid);
-	pthread_join(job.thread, NULL);
-	ck_assert_int_eq(job.result.outcome, EXECUTOR_INTERRUPTED);
-	ck_assert_msg(strstr(job.result.error, "killed by signal 9") != NULL, "%s", job.result.error);
-	executor_result_clear(&job.result);
-	executor_free(ex);
+	ck_assert_ptr_nonnull(ps);
+	while (fgets(line, sizeof(line), ps) != NULL)
+		count += atoi(line) == (int)pgid;
+	pclose(ps);
+	return count;
 }
-END_TEST
 
-START_TEST(test_terminate_sends_sigterm_first)
+/* Waits until process group pgid has n processes or more, so that sh has started its children. */
+static void wait_for_group_size(pid_t pgid, int n)
 {
-	struct executor *ex = executor_new(2);
-	struct job_thread job = {.ex = ex, .type = "h", .payload = ""};
-	char err[256];
-	pid_t pgid;
-	int64_t start;
+	int64_t deadline = clock_monotonic_ms() + 5000;
 
-	ck_assert_int_eq(executor_add_handler(ex, "h", "sleep 30", err, sizeof(err)), 0);
-	ck_assert_int_eq(pthread_create(&job.thread, NULL, job_thread_main, &job), 0);
-	wait_for_groups(ex, &pgid, 1);
-	start = clock_monotonic_ms();
-	executor_terminate(ex);
-	ck_assert_int_lt(clock_monotonic_ms() - start, EXECUTOR_KILL_GRACE_MS);
-	ck_assert(group_is_gone(pgid));
-	pthread_join(job.thread, NULL);
-	ck_assert_int_eq(job.result.outcome, EXECUTOR_INTERRUPTED);
-	ck_assert_msg(strstr(job.result.error, "killed by signal 15 (SIGTERM)") != NULL, "%s",
-		      job.result.error);
-	ck_assert_int_eq(executor_try_acquire(ex), EXECUTOR_SLOT_CLOSED);
-	executor_result_clear(&job.result);
-	executor_free(ex);
+	while (group_size(pgid) < n) {
+		ck_assert_msg(clock_monotonic_ms() < deadline, "group %d never had %d processes", (int)pgid, n);
+		clock_sleep_ms(5);
+	}
 }
-END_TEST
 
-START_TEST(test_terminate_ends_a_sleep_at_once)
+/* Waits until every process of group pgid is gone (zombies count as there). */
+static bool wait_group_gone(pid_t pgid, int timeout_ms)
+{
+	int64_t deadline = clock_monotonic_ms() + timeout_ms;
+
+	while (!group_is_gone(pgid)) {
+		if (clock_monotonic_ms() >= deadline)
+			return false;
+		clock_sleep_ms(5);
+	}
+	return true;
+}
+
+/* sh, a background sleep and a foreground sleep: three processes in one group. */
+#define FAMILY_COMMAND "sh -c 'sleep 30 & sleep 30; wait'"
+
+START_TEST(test_timeout_kills_the_whole_process_group)
 {
 	struct executor *ex = executor_new(1);
-	struct job_thread job = {.ex = ex, .type = "sleep", .payload = "60000"};
-	int64_t start = clock_monotonic_ms();
+	struct job_thread job = {.ex = ex, .job_id = "j-slow", .type = "h", .timeout_ms = 300};
+	char err[256];
+	pid_t pgid;
 
-	ck_assert_int_eq(pthread_create(&job.thread, NULL, job_thread_main, &job), 0);
-	clock_sleep_ms(100);
-	executor_terminate(ex);
+	ck_assert_int_eq(executor_add_handler(ex, "h", FAMILY_COMMAND, err, sizeof(err)), 0);
+	start_job_thread(&job);
+	wait_for_groups(ex, &pgid, 1);
+	wait_for_group_size(pgid, 3);
 	pthread_join(job.thread, NULL);
-	ck_assert_int_lt(clock_monotonic_ms() - start, 2000);
-	ck_assert_int_eq(job.result.outcome, EXECUTOR_INTERRUPTED);
-	ck_assert_msg(strstr(job.result.error, "shutting down") != NULL, "%s", job.result.error);
-	executor_result_clear(&job.result);
-
-	/* After terminate, a new job cannot wait either. */
-	executor_run(ex, "j-late", "sleep", "60000", &job.result);
-	ck_assert_int_eq(job.result.outcome, EXECUTOR_INTERRUPTED);
+	ck_assert_msg(wait_group_gone(pgid, 2000), "process group %d still has processes", (int)pgid);
+	ck_assert_int_eq(job.result.outcome, EXECUTOR_TIMED_OUT);
+	ck_assert_ptr_null(job.result.output);
+	ck_assert_msg(strstr(job.result.error, "timed out after 3") != NULL, "%s", job.result.error);
+	ck_assert_msg(strstr(job.result.error, "(timeout_ms 300): handler 'h' and every process of its "
+					       "group were killed") != NULL,
+		      "%s", job.result.error);
+	ck_assert_int_ge(job.took_ms, 300);
+	ck_assert_int_lt(job.took_ms, 3000);
+	ck_assert_uint_eq(executor_process_groups(ex, NULL, 0), 0);
 	executor_result_clear(&job.result);
 	executor_free(ex);
 }
 END_TEST
 
-START_TEST(test_handler_started_after_terminate_is_killed_at_once)
+START_TEST(test_timeout_ends_a_handler_that_closed_its_pipes)
+{
+	/* Nothing left to read: only the watchdog can end this one. */
+	struct executor *ex = executor_new(1);
+	struct executor_result r;
+	char err[256];
+	int64_t start = clock_monotonic_ms();
+
+	ck_assert_int_eq(executor_add_handler(ex, "h", "sh -c 'exec >&- 2>&- <&-; sleep 30'", err,
+					      sizeof(err)),
+			 0);
+	run_in_slot(ex, "j-quiet", "h", "", 200, &r);
+	ck_assert_int_eq(r.outcome, EXECUTOR_TIMED_OUT);
+	ck_assert_int_lt(clock_monotonic_ms() - start, 3000);
+	executor_result_clear(&r);
+	executor_free(ex);
+}
+END_TEST
+
+START_TEST(test_timeout_ends_a_sleep)
 {
 	struct executor *ex = executor_new(1);
 	struct executor_result r;
-	int64_t start = clock_monotonic_ms();
+	int64_t start = clock_monotonic_ms(), took;
+
+	run_in_slot(ex, "j-nap", "sleep", "60000", 150, &r);
+	took = clock_monotonic_ms() - start;
+	ck_assert_int_eq(r.outcome, EXECUTOR_TIMED_OUT);
+	ck_assert_int_ge(took, 150);
+	ck_assert_int_lt(took, 2000);
+	ck_assert_msg(strstr(r.error, "(timeout_ms 150): sleep of 60000 ms stopped") != NULL, "%s",
+		      r.error);
+	ck_assert_msg(strncmp(r.error, "timed out after 15", 18) == 0, "%s", r.error);
+	executor_result_clear(&r);
+	executor_free(ex);
+}
+END_TEST
+
+START_TEST(test_job_that_ends_before_its_timeout_is_not_stopped)
+{
+	struct executor *ex = executor_new(1);
+	struct executor_result r;
 	char err[256];
 
-	ck_assert_int_eq(executor_add_handler(ex, "h", "sleep 30", err, sizeof(err)), 0);
-	executor_terminate(ex);
-	executor_run(ex, "j-late", "h", "", &r);
-	ck_assert_int_lt(clock_monotonic_ms() - start, 2000);
-	ck_assert_int_eq(r.outcome, EXECUTOR_INTERRUPTED);
+	ck_assert_int_eq(executor_add_handler(ex, "h", "tr a-z A-Z", err, sizeof(err)), 0);
+	run_in_slot(ex, "j-1", "sleep", "20", 500, &r);
+	ck_assert_int_eq(r.outcome, EXECUTOR_OK);
+	ck_assert_str_eq(r.output, "slept 20 ms");
 	executor_result_clear(&r);
+	run_in_slot(ex, "j-2", "h", "quick", 500, &r);
+	ck_assert_int_eq(r.outcome, EXECUTOR_OK);
+	ck_assert_str_eq(r.output, "QUICK");
+	executor_result_clear(&r);
+	run_in_slot(ex, "j-3", "echo", "hi", 500, &r);
+	ck_assert_int_eq(r.outcome, EXECUTOR_OK);
+	ck_assert_str_eq(r.output, "hi");
+	executor_result_clear(&r);
+	executor_free(ex);
+}
+END_TEST
+
+START_TEST(test_cancel_kills_a_running_handler_group)
+{
+	struct executor *ex = executor_new(2);
+	struct job_thread job = {.ex = ex, .job_id = "j-victim", .type = "h"};
+	char err[256];
+	pid_t pgid;
+
+	ck_assert_int_eq(executor_add_handler(ex, "h", FAMILY_COMMAND, err, sizeof(err)), 0);
+	start_job_thread(&job);
+	wait_for_groups(ex, &pgid, 1);
+	wait_for_group_size(pgid, 3);
+	ck_assert(!executor_cancel(ex, "j-other", 1, "by test"));
+	/* Another attempt of the job is another job. */
+	ck_assert(!executor_cancel(ex, "j-victim", 2, "by test"));
+	ck_assert(executor_cancel(ex, "j-victim", 1, "by test"));
+	pthread_join(job.thread, NULL);
+	ck_assert_msg(wait_group_gone(pgid, 2000), "process group %d still has processes", (int)pgid);
+	ck_assert_int_eq(job.result.outcome, EXECUTOR_CANCELLED);
+	ck_assert_msg(strncmp(job.result.error, "cancelled after ", 16) == 0, "%s", job.result.error);
+	ck_assert_msg(strstr(job.result.error, " ms (by test): handler 'h' and every process of its "
+					       "group were killed") != NULL,
+		      "%s", job.result.error);
+	ck_assert_int_lt(job.took_ms, 3000);
+	/* The executor stays open: a cancel is about one job. */
+	ck_assert(!executor_is_closed(ex));
+	executor_result_clear(&job.result);
+	executor_free(ex);
+}
+END_TEST
+
+START_TEST(test_cancel_ends_a_sleep_and_a_job_not_started_yet)
+{
+	struct executor *ex = executor_new(2);
+	struct job_thread job = {.ex = ex, .job_id = "j-nap", .type = "sleep", .payload = "60000"};
+	struct executor_job *early;
+	struct executor_result r;
+
+	start_job_thread(&job);
+	wait_for_started(ex, 1);
+	ck_assert(executor_cancel(ex, "j-nap", 1, "by test"));
+	pthread_join(job.thread, NULL);
+	ck_assert_int_eq(job.result.outcome, EXECUTOR_CANCELLED);
+	ck_assert_msg(strstr(job.result.error, "(by test): sleep of 60000 ms stopped") != NULL, "%s",
+		      job.result.error);
+	ck_assert_int_lt(job.took_ms, 2000);
+	executor_result_clear(&job.result);
+
+	/* Cancelled between taking its slot and running: it does not start at all. */
+	ck_assert_int_eq(executor_try_acquire(ex, "j-early", 1, &early), EXECUTOR_SLOT_TAKEN);
+	ck_assert(executor_cancel(ex, "j-early", 1, "by test"));
+	executor_run(ex, early, "echo", "never", 0, &r);
+	executor_release(ex, early);
+	executor_answer_sent(ex);
+	ck_assert_int_eq(r.outcome, EXECUTOR_CANCELLED);
+	ck_assert_str_eq(r.error, "cancelled after 0 ms (by test): it had not started");
+	executor_result_clear(&r);
+	executor_free(ex);
+}
+END_TEST
+
+START_TEST(test_handler_that_exits_by_itself_keeps_its_outcome_after_a_late_cancel)
+{
+	struct executor *ex = executor_new(1);
+	struct executor_job *job;
+	struct executor_result r;
+	char err[256];
+
+	ck_assert_int_eq(executor_add_handler(ex, "h", "tr a-z A-Z", err, sizeof(err)), 0);
+	ck_assert_int_eq(executor_try_acquire(ex, "j-1", 1, &job), EXECUTOR_SLOT_TAKEN);
+	executor_run(ex, job, "h", "done", 0, &r);
+	/* It ended; the slot is not released yet: a cancel now changes nothing. */
+	ck_assert(executor_cancel(ex, "j-1", 1, "too late"));
+	executor_release(ex, job);
+	executor_answer_sent(ex);
+	ck_assert_int_eq(r.outcome, EXECUTOR_OK);
+	ck_assert_str_eq(r.output, "DONE");
+	executor_result_clear(&r);
+	ck_assert(!executor_cancel(ex, "j-1", 1, "gone"));
+	executor_free(ex);
+}
+END_TEST
+
+START_TEST(test_wait_drained_ends_when_jobs_end_or_the_grace_is_over_or_hurried)
+{
+	struct executor *ex = executor_new(2);
+	struct job_thread job = {.ex = ex, .job_id = "j-1", .type = "sleep", .payload = "100"};
+	int64_t start;
+
+	/* Nothing runs: drained at once. */
+	ck_assert_int_eq(executor_wait_drained(ex, 0), EXECUTOR_DRAINED);
+	start_job_thread(&job);
+	while (executor_running(ex) < 1)
+		clock_sleep_ms(2);
+	executor_close(ex);
+	/* 0: no grace. */
+	ck_assert_int_eq(executor_wait_drained(ex, 0), EXECUTOR_GRACE_OVER);
+	start = clock_monotonic_ms();
+	ck_assert_int_eq(executor_wait_drained(ex, 5000), EXECUTOR_DRAINED);
+	ck_assert_int_lt(clock_monotonic_ms() - start, 2000);
+	pthread_join(job.thread, NULL);
+	ck_assert_int_eq(job.result.outcome, EXECUTOR_OK);
+	executor_result_clear(&job.result);
+	executor_free(ex);
+
+	ex = executor_new(1);
+	job = (struct job_thread){.ex = ex, .job_id = "j-2", .type = "sleep", .payload = "60000"};
+	start_job_thread(&job);
+	wait_for_started(ex, 1);
+	start = clock_monotonic_ms();
+	ck_assert_int_eq(executor_wait_drained(ex, 100), EXECUTOR_GRACE_OVER);
+	ck_assert_int_ge(clock_monotonic_ms() - start, 100);
+	executor_hurry(ex);
+	start = clock_monotonic_ms();
+	ck_assert_int_eq(executor_wait_drained(ex, 60000), EXECUTOR_HURRIED);
+	ck_assert_int_lt(clock_monotonic_ms() - start, 1000);
+	ck_assert_uint_eq(executor_cancel_all(ex, "by test"), 1);
+	ck_assert(executor_wait_idle(ex, 3000));
+	pthread_join(job.thread, NULL);
+	ck_assert_int_eq(job.result.outcome, EXECUTOR_CANCELLED);
+	executor_result_clear(&job.result);
+	executor_free(ex);
+}
+END_TEST
+
+START_TEST(test_cancel_all_closes_and_stops_every_job)
+{
+	struct executor *ex = executor_new(3);
+	struct job_thread jobs[3] = {
+		{.ex = ex, .job_id = "j-a", .type = "h"},
+		{.ex = ex, .job_id = "j-b", .type = "h"},
+		{.ex = ex, .job_id = "j-c", .type = "sleep", .payload = "60000"},
+	};
+	struct executor_job *late;
+	char err[256];
+	pid_t pgids[2];
+
+	/* sh ignores SIGTERM here: only a SIGKILL ends it. */
+	ck_assert_int_eq(executor_add_handler(ex, "h", "sh -c 'trap \"\" TERM; sleep 30 & sleep 30; wait'",
+					      err, sizeof(err)),
+			 0);
+	for (int i = 0; i < 3; i++)
+		start_job_thread(&jobs[i]);
+	wait_for_groups(ex, pgids, 2);
+	wait_for_started(ex, 3);
+	ck_assert_uint_eq(executor_cancel_all(ex, "drained"), 3);
+	ck_assert(executor_is_closed(ex));
+	ck_assert_int_eq(executor_try_acquire(ex, "j-late", 1, &late), EXECUTOR_SLOT_CLOSED);
+	ck_assert(executor_wait_idle(ex, 5000));
+	for (int i = 0; i < 3; i++) {
+		pthread_join(jobs[i].thread, NULL);
+		ck_assert_int_eq(jobs[i].result.outcome, EXECUTOR_CANCELLED);
+		ck_assert_msg(strstr(jobs[i].result.error, "(drained)") != NULL, "%s", jobs[i].result.error);
+		ck_assert_int_lt(jobs[i].took_ms, 3000);
+		executor_result_clear(&jobs[i].result);
+	}
+	ck_assert(wait_group_gone(pgids[0], 2000));
+	ck_assert(wait_group_gone(pgids[1], 2000));
+	/* Already stopped: a second cancel_all stops nothing. */
+	ck_assert_uint_eq(executor_cancel_all(ex, "again"), 0);
 	executor_free(ex);
 }
 END_TEST
@@ -611,12 +850,17 @@ static Suite *executor_suite(void)
 	tcase_add_test(tc, test_wait_idle_times_out_while_a_slot_is_taken);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("shutdown");
+	tc = tcase_create("stopping");
 	tcase_set_timeout(tc, 20);
-	tcase_add_test(tc, test_terminate_kills_every_process_of_a_handler_group);
-	tcase_add_test(tc, test_terminate_sends_sigterm_first);
-	tcase_add_test(tc, test_terminate_ends_a_sleep_at_once);
-	tcase_add_test(tc, test_handler_started_after_terminate_is_killed_at_once);
+	tcase_add_test(tc, test_timeout_kills_the_whole_process_group);
+	tcase_add_test(tc, test_timeout_ends_a_handler_that_closed_its_pipes);
+	tcase_add_test(tc, test_timeout_ends_a_sleep);
+	tcase_add_test(tc, test_job_that_ends_before_its_timeout_is_not_stopped);
+	tcase_add_test(tc, test_cancel_kills_a_running_handler_group);
+	tcase_add_test(tc, test_cancel_ends_a_sleep_and_a_job_not_started_yet);
+	tcase_add_test(tc, test_handler_that_exits_by_itself_keeps_its_outcome_after_a_late_cancel);
+	tcase_add_test(tc, test_wait_drained_ends_when_jobs_end_or_the_grace_is_over_or_hurried);
+	tcase_add_test(tc, test_cancel_all_closes_and_stops_every_job);
 	suite_add_tcase(s, tc);
 	return s;
 }

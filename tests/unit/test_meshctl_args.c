@@ -7,7 +7,7 @@
 #include "cmd.h"
 #include "options.h"
 
-#define ARGS_MAX 16
+#define ARGS_MAX 24
 
 /* Runs options_parse on "meshctl" followed by args (NULL-ended). */
 static enum options_result parse(const char *env, const char *const *args, struct options *out,
@@ -68,7 +68,7 @@ static const struct usage_case usage_cases[] = {
 	{{"submit", "", "x"}, "TYPE '' is not valid", "submit"},
 	{{"submit", "echo", "\xff\xfe"}, "PAYLOAD is not valid UTF-8", "submit"},
 	{{"job", ""}, "ID is empty", "job"},
-	{{"jobs", "--status", "done"}, "--status 'done' is not a job status (QUEUED, RUNNING, COMPLETED or FAILED)", "jobs"},
+	{{"jobs", "--status", "done"}, "--status 'done' is not a job status (QUEUED, RUNNING, COMPLETED, FAILED or CANCELLED)", "jobs"},
 	{{"jobs", "--status", ""}, "--status '' is not a job status", "jobs"},
 	{{"jobs", "--status", "QUEUEDQUEUEDQUEUEDQUEUED"}, "is not a job status", "jobs"},
 	{{"jobs", "--node", ""}, "--node is empty", "jobs"},
@@ -80,6 +80,43 @@ static const struct usage_case usage_cases[] = {
 	{{"jobs", "--coordinator", "ftp://h:1"}, "--coordinator 'ftp://h:1' is not a coordinator URL", "jobs"},
 	{{"jobs", "--coordinator", "host"}, "no port", "jobs"},
 	{{"jobs", "--coordinator", ""}, "--coordinator '' is not a coordinator URL", "jobs"},
+	{{"frob"}, "unknown command 'frob' (commands: submit, jobs, job, cancel, nodes, drain)", NULL},
+	/* submit's job options */
+	{{"submit", "echo", "x", "--timeout", "5"}, "(it limits the wait; --job-timeout-ms limits the job)", "submit"},
+	{{"submit", "echo", "x", "--priority", "urgent"}, "--priority 'urgent' must be high, normal or low", "submit"},
+	{{"submit", "echo", "x", "--priority", ""}, "--priority '' must be high, normal or low", "submit"},
+	{{"submit", "echo", "x", "--priority", "highhighhighhighhigh"}, "--priority 'highhighhighhighhigh'", "submit"},
+	{{"submit", "echo", "x", "--priority"}, "option '--priority' needs a value: --priority high|normal|low", "submit"},
+	{{"submit", "echo", "x", "--job-timeout-ms", "0"}, "--job-timeout-ms '0' must be a whole number of milliseconds from 1 to 604800000", "submit"},
+	{{"submit", "echo", "x", "--job-timeout-ms", "604800001"}, "--job-timeout-ms '604800001'", "submit"},
+	{{"submit", "echo", "x", "--job-timeout-ms", "1.5"}, "--job-timeout-ms '1.5'", "submit"},
+	{{"submit", "echo", "x", "--job-timeout-ms", "-5"}, "--job-timeout-ms '-5'", "submit"},
+	{{"submit", "echo", "x", "--max-attempts", "0"}, "--max-attempts '0' must be a whole number from 1 to 100", "submit"},
+	{{"submit", "echo", "x", "--max-attempts", "101"}, "--max-attempts '101'", "submit"},
+	{{"submit", "echo", "x", "--max-attempts", "three"}, "--max-attempts 'three'", "submit"},
+	{{"submit", "echo", "x", "--retry-on-failure=yes"}, "option '--retry-on-failure' does not take a value", "submit"},
+	{{"submit", "echo", "x", "--backoff-base-ms", "0"}, "--backoff-base-ms '0' must be a whole number of milliseconds from 1 to 86400000", "submit"},
+	{{"submit", "echo", "x", "--backoff-cap-ms", "86400001"}, "--backoff-cap-ms '86400001' must be a whole number of milliseconds from 1 to 86400000", "submit"},
+	{{"submit", "echo", "x", "--backoff-base-ms", "5000", "--backoff-cap-ms", "1000"}, "--backoff-base-ms 5000 must not be more than --backoff-cap-ms 1000", "submit"},
+	{{"submit", "echo", "x", "--backoff", "5"}, "option '--backoff' is ambiguous (--backoff-base-ms, --backoff-cap-ms)", "submit"},
+	{{"submit", "echo", "x", "--idempotency-key", ""}, "--idempotency-key must be 1 to 128 bytes (got 0)", "submit"},
+	{{"submit", "echo", "x", "--idempotency-key", "k\tey"}, "--idempotency-key must not contain control characters (byte 2 is 0x09)", "submit"},
+	{{"submit", "echo", "x", "--idempotency-key", "key\x7f"}, "must not contain control characters (byte 4 is 0x7f)", "submit"},
+	{{"submit", "echo", "x", "--idempotency-key", "\xff"}, "--idempotency-key is not valid UTF-8 text", "submit"},
+	{{"jobs", "--priority", "high"}, "option '--priority' does not apply to 'jobs'", "jobs"},
+	{{"drain", "n-1", "--max-attempts", "2"}, "option '--max-attempts' does not apply to 'drain'", "drain"},
+	{{"cancel", "j-1", "--retry-on-failure"}, "option '--retry-on-failure' does not apply to 'cancel'", "cancel"},
+	/* cancel and drain */
+	{{"cancel"}, "'cancel' needs ID", "cancel"},
+	{{"cancel", ""}, "ID is empty", "cancel"},
+	{{"cancel", "j-1", "j-2"}, "unexpected argument 'j-2': 'cancel' takes only ID", "cancel"},
+	{{"cancel", "j-1", "--wait"}, "option '--wait' does not apply to 'cancel'", "cancel"},
+	{{"drain"}, "'drain' needs NODE", "drain"},
+	{{"drain", ""}, "NODE is empty", "drain"},
+	{{"drain", "a", "b"}, "unexpected argument 'b': 'drain' takes only NODE", "drain"},
+	{{"drain", "a", "--timeout", "5"}, "option '--timeout' only applies with --wait", "drain"},
+	{{"drain", "a", "--wait", "--timeout", "0"}, "--timeout '0' must be a number of seconds", "drain"},
+	{{"drain", "a", "--status", "QUEUED"}, "option '--status' does not apply to 'drain'", "drain"},
 };
 
 START_TEST(test_meshctl_args_usage_errors_table)
@@ -115,6 +152,106 @@ START_TEST(test_meshctl_args_submit_with_defaults)
 	ck_assert(!o.json);
 	ck_assert_int_eq(o.timeout_ms, 60000);
 	ck_assert_str_eq(o.coordinator, "http://localhost:8080");
+}
+END_TEST
+
+START_TEST(test_meshctl_args_submit_sends_no_job_option_not_given)
+{
+	struct options o;
+	char err[256];
+	const struct job_submission *s = &o.submission;
+
+	ck_assert_int_eq(parse(NULL, ARGS("submit", "echo", "hi"), &o, err, sizeof(err)), OPTIONS_RUN);
+	ck_assert_str_eq(s->type, "echo");
+	ck_assert_str_eq(s->payload, "hi");
+	ck_assert(!s->has_priority);
+	ck_assert_int_eq(s->timeout_ms, 0);
+	ck_assert_int_eq(s->max_attempts, 0);
+	ck_assert(!s->has_retry_on_failure);
+	ck_assert_int_eq(s->backoff_base_ms, 0);
+	ck_assert_int_eq(s->backoff_cap_ms, 0);
+	ck_assert_ptr_null(s->idempotency_key);
+}
+END_TEST
+
+START_TEST(test_meshctl_args_submit_job_options)
+{
+	struct options o;
+	char err[256];
+	const struct job_submission *s = &o.submission;
+
+	ck_assert_int_eq(parse(NULL,
+			       ARGS("submit", "--priority", "HIGH", "echo", "hi", "--job-timeout-ms",
+				    "604800000", "--max-attempts=100", "--retry-on-failure",
+				    "--backoff-base-ms", "1000", "--backoff-cap-ms", "1000",
+				    "--idempotency-key", "order 42/\xc3\xa9", "--wait", "--timeout", "9"),
+			       &o, err, sizeof(err)),
+			 OPTIONS_RUN);
+	ck_assert_str_eq(s->type, "echo");
+	ck_assert_str_eq(s->payload, "hi");
+	ck_assert(s->has_priority);
+	ck_assert_int_eq(s->priority, JOB_PRIORITY_HIGH);
+	ck_assert_int_eq(s->timeout_ms, 604800000);
+	ck_assert_int_eq(s->max_attempts, 100);
+	ck_assert(s->has_retry_on_failure && s->retry_on_failure);
+	ck_assert_int_eq(s->backoff_base_ms, 1000);
+	ck_assert_int_eq(s->backoff_cap_ms, 1000);
+	ck_assert_str_eq(s->idempotency_key, "order 42/\xc3\xa9");
+	ck_assert(o.wait);
+	ck_assert_int_eq(o.timeout_ms, 9000);
+
+	/* The limits themselves are accepted; a base alone or a cap alone too. */
+	ck_assert_int_eq(parse(NULL,
+			       ARGS("submit", "echo", "hi", "--priority", "low", "--job-timeout-ms", "1",
+				    "--max-attempts", "1", "--backoff-cap-ms", "86400000"),
+			       &o, err, sizeof(err)),
+			 OPTIONS_RUN);
+	ck_assert_int_eq(s->priority, JOB_PRIORITY_LOW);
+	ck_assert_int_eq(s->timeout_ms, 1);
+	ck_assert_int_eq(s->max_attempts, 1);
+	ck_assert_int_eq(s->backoff_base_ms, 0);
+	ck_assert_int_eq(s->backoff_cap_ms, 86400000);
+	ck_assert(!s->has_retry_on_failure);
+
+	/* A key of exactly 128 bytes is the longest there is. */
+	char key[130];
+	memset(key, 'k', 128);
+	key[128] = '\0';
+	ck_assert_int_eq(parse(NULL, ARGS("submit", "echo", "hi", "--idempotency-key", key), &o, err,
+			       sizeof(err)),
+			 OPTIONS_RUN);
+	ck_assert_uint_eq(strlen(s->idempotency_key), 128);
+	key[128] = 'k';
+	key[129] = '\0';
+	ck_assert_int_eq(parse(NULL, ARGS("submit", "echo", "hi", "--idempotency-key", key), &o, err,
+			       sizeof(err)),
+			 OPTIONS_USAGE);
+	ck_assert_str_eq(err, "--idempotency-key must be 1 to 128 bytes (got 129)");
+}
+END_TEST
+
+START_TEST(test_meshctl_args_cancel_and_drain)
+{
+	struct options o;
+	char err[256];
+
+	ck_assert_int_eq(parse(NULL, ARGS("cancel", "j-4f1c0a9b2e3d", "--json"), &o, err, sizeof(err)),
+			 OPTIONS_RUN);
+	ck_assert_ptr_eq(o.command, &cmd_cancel_entry);
+	ck_assert_str_eq(o.args[0], "j-4f1c0a9b2e3d");
+	ck_assert(o.json);
+
+	ck_assert_int_eq(parse(NULL, ARGS("drain", "agent-1"), &o, err, sizeof(err)), OPTIONS_RUN);
+	ck_assert_ptr_eq(o.command, &cmd_drain_entry);
+	ck_assert_str_eq(o.args[0], "agent-1");
+	ck_assert(!o.wait);
+	ck_assert_int_eq(o.timeout_ms, 60000);
+
+	ck_assert_int_eq(parse(NULL, ARGS("drain", "--wait", "n-0b7e5c1d9a2f", "--timeout", "0.25"), &o,
+			       err, sizeof(err)),
+			 OPTIONS_RUN);
+	ck_assert(o.wait);
+	ck_assert_int_eq(o.timeout_ms, 250);
 }
 END_TEST
 
@@ -337,8 +474,9 @@ START_TEST(test_meshctl_args_help_lists_commands_and_exit_statuses)
 	ck_assert_ptr_nonnull(strstr(help, "$MESH_COORDINATOR"));
 	ck_assert_ptr_nonnull(strstr(help, "--json"));
 	ck_assert_ptr_nonnull(strstr(help, "  0  success"));
-	ck_assert_ptr_nonnull(strstr(help, "  1  the job FAILED"));
-	ck_assert_ptr_nonnull(strstr(help, "  2  the wait timed out"));
+	ck_assert_ptr_nonnull(strstr(help, "  1  the job FAILED or was CANCELLED (submit --wait); the job had already\n"
+					   "     finished, so nothing was cancelled (cancel)"));
+	ck_assert_ptr_nonnull(strstr(help, "  2  the wait timed out (submit --wait, drain --wait)"));
 	ck_assert_ptr_nonnull(strstr(help, "  3  usage error"));
 	ck_assert_ptr_nonnull(strstr(help, "  4  the coordinator could not be reached"));
 	free(help);
@@ -346,6 +484,28 @@ START_TEST(test_meshctl_args_help_lists_commands_and_exit_statuses)
 	help = capture_help(options_print_help, &cmd_jobs_entry);
 	ck_assert_ptr_nonnull(strstr(help, "Usage: meshctl jobs [--status S]"));
 	ck_assert_ptr_nonnull(strstr(help, "--limit N"));
+	ck_assert_ptr_nonnull(strstr(help, "COMPLETED, FAILED or\n              CANCELLED"));
+	free(help);
+
+	/* Every option a command takes is in its help. */
+	help = capture_help(options_print_help, &cmd_submit_entry);
+	static const char *const submit_options[] = {
+		"--wait", "--timeout SECONDS", "--priority high|normal|low", "--job-timeout-ms N",
+		"--max-attempts N", "--retry-on-failure", "--backoff-base-ms N", "--backoff-cap-ms N",
+		"--idempotency-key KEY", "1 if\n                       it FAILED or was CANCELLED"};
+	for (size_t i = 0; i < sizeof(submit_options) / sizeof(submit_options[0]); i++)
+		ck_assert_msg(strstr(help, submit_options[i]) != NULL, "submit help lacks %s",
+			      submit_options[i]);
+	free(help);
+
+	help = capture_help(options_print_help, &cmd_drain_entry);
+	ck_assert_ptr_nonnull(strstr(help, "Usage: meshctl drain NODE [--wait] [--timeout SECONDS]"));
+	ck_assert_ptr_nonnull(strstr(help, "DRAINED"));
+	free(help);
+
+	help = capture_help(options_print_help, &cmd_cancel_entry);
+	ck_assert_ptr_nonnull(strstr(help, "Usage: meshctl cancel ID"));
+	ck_assert_ptr_nonnull(strstr(help, "1 if it had already finished"));
 	free(help);
 }
 END_TEST
@@ -372,6 +532,10 @@ START_TEST(test_meshctl_args_every_command_is_in_the_table)
 	ck_assert_ptr_eq(cmd_find("jobs"), &cmd_jobs_entry);
 	ck_assert_ptr_eq(cmd_find("job"), &cmd_job_entry);
 	ck_assert_ptr_eq(cmd_find("nodes"), &cmd_nodes_entry);
+	ck_assert_ptr_eq(cmd_find("cancel"), &cmd_cancel_entry);
+	ck_assert_ptr_eq(cmd_find("drain"), &cmd_drain_entry);
+	ck_assert_uint_eq(cmd_arg_count(&cmd_cancel_entry), 1);
+	ck_assert_uint_eq(cmd_arg_count(&cmd_drain_entry), 1);
 	ck_assert_ptr_null(cmd_find("node"));
 	ck_assert_ptr_null(cmd_find(""));
 	ck_assert_uint_eq(cmd_arg_count(&cmd_submit_entry), 2);
@@ -392,6 +556,9 @@ static Suite *meshctl_args_suite(void)
 	tcase_add_loop_test(tc, test_meshctl_args_usage_errors_table, 0,
 			    (int)(sizeof(usage_cases) / sizeof(usage_cases[0])));
 	tcase_add_test(tc, test_meshctl_args_submit_with_defaults);
+	tcase_add_test(tc, test_meshctl_args_submit_sends_no_job_option_not_given);
+	tcase_add_test(tc, test_meshctl_args_submit_job_options);
+	tcase_add_test(tc, test_meshctl_args_cancel_and_drain);
 	tcase_add_test(tc, test_meshctl_args_options_go_before_or_after_the_command);
 	tcase_add_test(tc, test_meshctl_args_double_dash_lets_payload_start_with_dash);
 	tcase_add_test(tc, test_meshctl_args_argv_is_not_reordered);

@@ -62,10 +62,13 @@ START_TEST(test_model_encodes_a_full_job_with_every_field)
 
 	full_job(&job);
 	text = dump(job_to_json(&job));
-	ck_assert_str_eq(text, "{\"created_at\":\"2023-11-14T22:13:20.123Z\",\"error\":null,"
-			       "\"id\":\"j-0123456789ab\",\"node_id\":\"n-ba9876543210\","
+	ck_assert_str_eq(text, "{\"attempt\":0,\"backoff_base_ms\":0,\"backoff_cap_ms\":0,"
+			       "\"created_at\":\"2023-11-14T22:13:20.123Z\",\"error\":null,"
+			       "\"id\":\"j-0123456789ab\",\"idempotency_key\":null,\"max_attempts\":0,"
+			       "\"next_attempt_at\":null,\"node_id\":\"n-ba9876543210\","
 			       "\"payload\":\"{\\\"w\\\": 10}\\n\\ttab \\\"quoted\\\" \\\\ \xc3\xa9\","
-			       "\"result\":\"done: \xe2\x9c\x93\",\"status\":\"COMPLETED\","
+			       "\"priority\":\"normal\",\"result\":\"done: \xe2\x9c\x93\","
+			       "\"retry_on_failure\":false,\"status\":\"COMPLETED\",\"timeout_ms\":0,"
 			       "\"type\":\"resize.image_v2-x\",\"updated_at\":\"2023-11-14T22:14:20.005Z\"}");
 	free(text);
 	job_clear(&job);
@@ -108,9 +111,12 @@ START_TEST(test_model_encodes_absent_node_result_and_error_as_null)
 	job.status = JOB_QUEUED;
 	job.created_at = job.updated_at = T0;
 	text = dump(job_to_json(&job));
-	ck_assert_str_eq(text, "{\"created_at\":\"2023-11-14T22:13:20.123Z\",\"error\":null,"
-			       "\"id\":\"j-000000000001\",\"node_id\":null,\"payload\":\"\","
-			       "\"result\":null,\"status\":\"QUEUED\",\"type\":\"echo\","
+	ck_assert_str_eq(text, "{\"attempt\":0,\"backoff_base_ms\":0,\"backoff_cap_ms\":0,"
+			       "\"created_at\":\"2023-11-14T22:13:20.123Z\",\"error\":null,"
+			       "\"id\":\"j-000000000001\",\"idempotency_key\":null,\"max_attempts\":0,"
+			       "\"next_attempt_at\":null,\"node_id\":null,\"payload\":\"\","
+			       "\"priority\":\"normal\",\"result\":null,\"retry_on_failure\":false,"
+			       "\"status\":\"QUEUED\",\"timeout_ms\":0,\"type\":\"echo\","
 			       "\"updated_at\":\"2023-11-14T22:13:20.123Z\"}");
 	free(text);
 	job_clear(&job);
@@ -378,9 +384,10 @@ START_TEST(test_model_job_status_names_and_terminal_states)
 		{JOB_RUNNING, "RUNNING", false},
 		{JOB_COMPLETED, "COMPLETED", true},
 		{JOB_FAILED, "FAILED", true},
+		{JOB_CANCELLED, "CANCELLED", true},
 	};
 
-	ck_assert_int_eq(JOB_STATUS_COUNT, 4);
+	ck_assert_int_eq(JOB_STATUS_COUNT, 5);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		ck_assert_str_eq(job_status_name(cases[i].status), cases[i].name);
 		ck_assert_int_eq(job_status_is_terminal(cases[i].status), cases[i].terminal);
@@ -552,7 +559,7 @@ START_TEST(test_model_encodes_a_node_with_every_field)
 	full_node(&node, 3);
 	text = dump(node_to_json(&node));
 	ck_assert_str_eq(text, "{\"address\":\":8081\",\"base_url\":\"http://localhost:8081\","
-			       "\"capacity\":16,\"id\":\"n-0123456789ab\","
+			       "\"capacity\":16,\"draining\":false,\"id\":\"n-0123456789ab\","
 			       "\"last_seen\":\"2023-11-14T22:14:20.005Z\",\"name\":\"worker-1.eu\","
 			       "\"running\":3,\"state\":\"UNHEALTHY\","
 			       "\"types\":[\"echo\",\"sleep\",\"resize.image\"]}");
@@ -681,6 +688,102 @@ START_TEST(test_model_node_copy_is_deep_and_has_type_matches_exactly)
 }
 END_TEST
 
+
+START_TEST(test_model_round_trips_options_and_attempts)
+{
+	struct job job = {0}, back;
+	struct job_attempt attempts[2] = {
+		{.number = 1, .node_id = "n-aaaaaaaaaaaa", .started_at = 1700000000000,
+		 .finished_at = 1700000001000, .status = ATTEMPT_LOST, .error = "lost contact",
+		 .result = "late output"},
+		{.number = 2, .node_id = "n-bbbbbbbbbbbb", .started_at = 1700000002000,
+		 .status = ATTEMPT_RUNNING},
+	};
+	char err[256] = "";
+	json_t *json;
+
+	strcpy(job.id, "j-0123456789ab");
+	job.type = "echo";
+	job.payload = "p";
+	job.status = JOB_RUNNING;
+	job.priority = JOB_PRIORITY_LOW;
+	job.timeout_ms = 2500;
+	job.max_attempts = 3;
+	job.retry_on_failure = true;
+	job.backoff_base_ms = 100;
+	job.backoff_cap_ms = 800;
+	job.idempotency_key = "key";
+	job.attempt = 2;
+	job.next_attempt_at = 1700000003000;
+	job.attempts = attempts;
+	job.attempt_count = 2;
+	job.has_attempts = true;
+	attempts[0].status = ATTEMPT_SUPERSEDED;
+
+	json = job_to_json(&job);
+	ck_assert_ptr_nonnull(json);
+	ck_assert_str_eq(json_string_value(json_object_get(json, "priority")), "low");
+	ck_assert_int_eq(json_array_size(json_object_get(json, "attempts")), 2);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(json, "attempts"), 0), "result")),
+			 "late output");
+	/* Only a SUPERSEDED attempt carries a result. */
+	ck_assert_ptr_null(json_object_get(json_array_get(json_object_get(json, "attempts"), 1), "result"));
+	ck_assert_int_eq(job_from_json(json, &back, err, sizeof(err)), 0);
+	ck_assert_int_eq(back.priority, JOB_PRIORITY_LOW);
+	ck_assert_int_eq(back.timeout_ms, 2500);
+	ck_assert_int_eq(back.max_attempts, 3);
+	ck_assert(back.retry_on_failure);
+	ck_assert_int_eq(back.backoff_cap_ms, 800);
+	ck_assert_str_eq(back.idempotency_key, "key");
+	ck_assert_int_eq(back.attempt, 2);
+	ck_assert_int_eq(back.next_attempt_at, 1700000003000);
+	ck_assert(back.has_attempts);
+	ck_assert_uint_eq(back.attempt_count, 2);
+	ck_assert_int_eq(back.attempts[0].status, ATTEMPT_SUPERSEDED);
+	ck_assert_str_eq(back.attempts[0].result, "late output");
+	ck_assert_int_eq(back.attempts[1].finished_at, 0);
+	{
+		struct job copy;
+		ck_assert_int_eq(job_copy(&copy, &back), 0);
+		ck_assert_ptr_ne(copy.attempts, back.attempts);
+		ck_assert_str_eq(copy.attempts[0].error, "lost contact");
+		job_clear(&copy);
+	}
+	job_clear(&back);
+	json_decref(json);
+
+	/* Without attempts, no "attempts" member. */
+	job.has_attempts = false;
+	json = job_to_json(&job);
+	ck_assert_ptr_null(json_object_get(json, "attempts"));
+	json_decref(json);
+}
+END_TEST
+
+START_TEST(test_model_backoff_doubles_to_the_cap_with_jitter)
+{
+	for (int round = 0; round < 200; round++) {
+		int64_t second = job_backoff_ms(1000, 60000, 2);
+		int64_t third = job_backoff_ms(1000, 60000, 3);
+		int64_t late = job_backoff_ms(1000, 60000, 40);
+		ck_assert(second >= 500 && second <= 1000);
+		ck_assert(third >= 1000 && third <= 2000);
+		ck_assert(late >= 30000 && late <= 60000);
+	}
+	ck_assert_int_eq(job_backoff_ms(1, 1, 2), 1);
+	ck_assert_str_eq(job_status_name(JOB_CANCELLED), "CANCELLED");
+	ck_assert(job_status_is_terminal(JOB_CANCELLED));
+	ck_assert_str_eq(attempt_status_name(ATTEMPT_DISPATCH_FAILED), "DISPATCH_FAILED");
+	ck_assert_str_eq(job_priority_name(JOB_PRIORITY_HIGH), "high");
+	{
+		enum job_priority priority;
+		ck_assert_int_eq(job_priority_parse("High", &priority), -1);
+		ck_assert_int_eq(job_priority_parse("low", &priority), 0);
+		ck_assert_int_eq(priority, JOB_PRIORITY_LOW);
+	}
+}
+END_TEST
+
 static Suite *model_suite(void)
 {
 	Suite *s = suite_create("model");
@@ -698,6 +801,8 @@ static Suite *model_suite(void)
 			    (int)(sizeof(job_decode_errors) / sizeof(job_decode_errors[0])));
 	tcase_add_test(tc, test_model_job_from_json_reads_a_minimal_job);
 	tcase_add_test(tc, test_model_job_copy_is_deep);
+	tcase_add_test(tc, test_model_round_trips_options_and_attempts);
+	tcase_add_test(tc, test_model_backoff_doubles_to_the_cap_with_jitter);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("statuses");

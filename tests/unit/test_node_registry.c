@@ -782,6 +782,124 @@ START_TEST(test_node_registry_free_of_null_is_a_no_op)
 }
 END_TEST
 
+
+/* ---- drain, removal, restore, occupy ----------------------------------------------- */
+
+START_TEST(test_node_registry_a_draining_node_takes_no_new_jobs)
+{
+	struct node_registry *registry = node_registry_new();
+	char a[MESH_ID_SIZE], b[MESH_ID_SIZE], got[MESH_ID_SIZE];
+	enum scheduler_verdict verdict;
+	struct node node;
+
+	add_node(registry, "a", "127.0.0.1:7001", 2, "echo", a);
+	add_node(registry, "b", "127.0.0.1:7002", 2, "echo", b);
+	ck_assert(reserve(registry, "echo", got, &verdict));
+	ck_assert_str_eq(got, a);
+	ck_assert_int_eq(node_registry_set_draining(registry, a, true, &node), REGISTRY_OK);
+	ck_assert(node.draining);
+	ck_assert_int_eq(node_shown_state(&node), NODE_DRAINING); /* one still runs */
+	node_clear(&node);
+	ck_assert(reserve(registry, "echo", got, &verdict));
+	ck_assert_str_eq(got, b);
+	node_registry_release(registry, a);
+	ck_assert_int_eq(node_registry_get(registry, a, &node), REGISTRY_OK);
+	ck_assert_int_eq(node_shown_state(&node), NODE_DRAINED);
+	node_clear(&node);
+	ck_assert_int_eq(node_registry_set_draining(registry, b, true, NULL), REGISTRY_OK);
+	ck_assert(!reserve(registry, "echo", got, &verdict));
+	ck_assert_int_eq(verdict, SCHEDULER_DRAINING);
+	ck_assert_int_eq(node_registry_set_draining(registry, "n-000000000000", true, NULL),
+			 REGISTRY_NOT_FOUND);
+	node_registry_free(registry);
+}
+END_TEST
+
+START_TEST(test_node_registry_removes_only_an_idle_node)
+{
+	struct node_registry *registry = node_registry_new();
+	char a[MESH_ID_SIZE], b[MESH_ID_SIZE], c[MESH_ID_SIZE], got[MESH_ID_SIZE];
+	enum scheduler_verdict verdict;
+	struct node *nodes;
+	struct node node;
+	size_t count;
+
+	add_node(registry, "a", "127.0.0.1:7001", 1, "echo", a);
+	add_node(registry, "b", "127.0.0.1:7002", 1, "sleep", b);
+	add_node(registry, "c", "127.0.0.1:7003", 1, "echo", c);
+	ck_assert(reserve(registry, "echo", got, &verdict));
+	ck_assert_int_eq(node_registry_remove(registry, a, &node), REGISTRY_BUSY);
+	ck_assert_int_eq(node.running, 1);
+	node_clear(&node);
+	node_registry_release(registry, a);
+	ck_assert_int_eq(node_registry_remove(registry, a, &node), REGISTRY_OK);
+	ck_assert_str_eq(node.name, "a");
+	node_clear(&node);
+	ck_assert_int_eq(node_registry_remove(registry, a, NULL), REGISTRY_NOT_FOUND);
+	/* The others keep their order and their scheduling. */
+	ck_assert_int_eq(node_registry_list(registry, &nodes, &count), REGISTRY_OK);
+	ck_assert_uint_eq(count, 2);
+	ck_assert_str_eq(nodes[0].id, b);
+	ck_assert_str_eq(nodes[1].id, c);
+	node_list_free(nodes, count);
+	ck_assert(reserve(registry, "echo", got, &verdict));
+	ck_assert_str_eq(got, c);
+	node_registry_free(registry);
+}
+END_TEST
+
+START_TEST(test_node_registry_restored_nodes_wait_for_a_probe)
+{
+	struct node_registry *registry = node_registry_new();
+	struct node stored[2];
+	char *types[] = {"echo"};
+	char got[MESH_ID_SIZE];
+	enum scheduler_verdict verdict;
+	struct node_slot slot;
+
+	memset(stored, 0, sizeof(stored));
+	for (int i = 0; i < 2; i++) {
+		snprintf(stored[i].id, sizeof(stored[i].id), "n-00000000000%d", i);
+		stored[i].name = i == 0 ? "alpha" : "beta";
+		stored[i].address = i == 0 ? "127.0.0.1:7001" : "127.0.0.1:7002";
+		stored[i].capacity = 1;
+		stored[i].types = types;
+		stored[i].type_count = 1;
+	}
+	ck_assert_int_eq(node_registry_restore(registry, stored, 2), REGISTRY_OK);
+	ck_assert_int_eq(state_of(registry, "n-000000000000"), NODE_UNHEALTHY);
+	ck_assert(!reserve(registry, "echo", got, &verdict));
+	ck_assert_int_eq(verdict, SCHEDULER_NO_HEALTHY);
+	/* One answer makes it HEALTHY (and says so); the other never answers and is reported lost. */
+	ck_assert_int_eq(node_registry_record_probe(registry, "n-000000000000", true, 2),
+			 NODE_BECAME_HEALTHY);
+	ck_assert(reserve(registry, "echo", got, &verdict));
+	ck_assert_str_eq(got, "n-000000000000");
+	ck_assert_int_eq(node_registry_record_probe(registry, "n-000000000001", false, 2),
+			 NODE_UNCHANGED);
+	ck_assert_int_eq(node_registry_record_probe(registry, "n-000000000001", false, 2),
+			 NODE_BECAME_UNHEALTHY);
+	ck_assert_int_eq(node_registry_record_probe(registry, "n-000000000001", false, 2),
+			 NODE_UNCHANGED);
+	/* occupy takes a slot whatever the state and capacity. */
+	ck_assert_int_eq(node_registry_occupy(registry, "n-000000000001", &slot), REGISTRY_OK);
+	ck_assert_str_eq(slot.base_url, "http://127.0.0.1:7002");
+	node_slot_clear(&slot);
+	ck_assert_int_eq(running_of(registry, "n-000000000001"), 1);
+	ck_assert_int_eq(node_registry_occupy(registry, "n-000000000009", &slot), REGISTRY_NOT_FOUND);
+	/* Restoring a name that registered meanwhile keeps the live one. */
+	ck_assert_int_eq(node_registry_restore(registry, stored, 2), REGISTRY_OK);
+	{
+		struct node *nodes;
+		size_t count;
+		ck_assert_int_eq(node_registry_list(registry, &nodes, &count), REGISTRY_OK);
+		ck_assert_uint_eq(count, 2);
+		node_list_free(nodes, count);
+	}
+	node_registry_free(registry);
+}
+END_TEST
+
 static Suite *node_registry_suite(void)
 {
 	Suite *s = suite_create("node_registry");
@@ -790,6 +908,9 @@ static Suite *node_registry_suite(void)
 	tc = tcase_create("register");
 	tcase_set_timeout(tc, 10);
 	tcase_add_test(tc, test_node_registry_registers_a_new_node_as_healthy);
+	tcase_add_test(tc, test_node_registry_a_draining_node_takes_no_new_jobs);
+	tcase_add_test(tc, test_node_registry_removes_only_an_idle_node);
+	tcase_add_test(tc, test_node_registry_restored_nodes_wait_for_a_probe);
 	tcase_add_test(tc, test_node_registry_builds_the_base_url_from_the_address);
 	tcase_add_test(tc, test_node_registry_updates_a_node_that_registers_again_by_name);
 	tcase_add_test(tc, test_node_registry_refuses_an_invalid_address_and_adds_nothing);

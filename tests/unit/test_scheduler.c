@@ -23,6 +23,7 @@ struct node_spec {
 
 #define HEALTHY NODE_HEALTHY
 #define UNHEALTHY NODE_UNHEALTHY
+#define DRAINING NODE_DRAINING /* healthy, draining */
 
 struct pick_case {
 	const char *name;
@@ -94,6 +95,15 @@ static const struct pick_case pick_cases[] = {
 	  {"sleep,echo", HEALTHY, 3, 2, 0},
 	  {NULL}},
 	 "echo", 4, SCHEDULER_PICKED},
+	{"healthy nodes with the type are all draining",
+	 {{"echo", DRAINING, 4, 0, 0}, {"echo", UNHEALTHY, 4, 0, 0}, {"sleep", HEALTHY, 4, 0, 0}, {NULL}},
+	 "echo", -1, SCHEDULER_DRAINING},
+	{"draining beats full: the full node is not draining",
+	 {{"echo", DRAINING, 4, 0, 0}, {"echo", HEALTHY, 1, 1, 0}, {NULL}},
+	 "echo", -1, SCHEDULER_ALL_FULL},
+	{"skips a draining node",
+	 {{"echo", DRAINING, 4, 0, 0}, {"echo", HEALTHY, 1, 0, 0}, {NULL}},
+	 "echo", 1, SCHEDULER_PICKED},
 	{"a node with a free slot among many types",
 	 {{"a,b,c,d,echo", HEALTHY, 3, 2, 0}, {NULL}},
 	 "echo", 0, SCHEDULER_PICKED},
@@ -101,6 +111,7 @@ static const struct pick_case pick_cases[] = {
 
 #undef HEALTHY
 #undef UNHEALTHY
+#undef DRAINING
 
 #define PICK_CASE_COUNT ((int)(sizeof(pick_cases) / sizeof(pick_cases[0])))
 
@@ -116,7 +127,8 @@ static size_t build_nodes(const struct node_spec *specs, struct node *nodes,
 
 		memset(node, 0, sizeof(*node));
 		snprintf(node->id, sizeof(node->id), "n-%zu", count);
-		node->state = spec->state;
+		node->state = spec->state == NODE_DRAINING ? NODE_HEALTHY : spec->state;
+		node->draining = spec->state == NODE_DRAINING;
 		node->capacity = spec->capacity;
 		node->running = spec->running;
 		node->types = calloc(8, sizeof(char *));
@@ -171,7 +183,10 @@ static const struct {
 	{SCHEDULER_NO_TYPE, true},
 	{SCHEDULER_NO_HEALTHY, true},
 	{SCHEDULER_ALL_FULL, true},
+	{SCHEDULER_DRAINING, true},
 };
+
+#define DESCRIBE_CASE_COUNT ((int)(sizeof(describe_cases) / sizeof(describe_cases[0])))
 
 START_TEST(test_scheduler_describes_each_verdict_in_words)
 {
@@ -188,9 +203,9 @@ END_TEST
 
 START_TEST(test_scheduler_verdict_descriptions_differ)
 {
-	char texts[5][256];
+	char texts[DESCRIBE_CASE_COUNT][256];
 
-	for (int i = 0; i < 5; i++) {
+	for (int i = 0; i < DESCRIBE_CASE_COUNT; i++) {
 		scheduler_verdict_describe(describe_cases[i].verdict, "echo", texts[i], sizeof(texts[i]));
 		for (int j = 0; j < i; j++)
 			ck_assert_msg(strcmp(texts[i], texts[j]) != 0, "verdicts %d and %d both say '%s'", i,

@@ -67,7 +67,7 @@ static const struct decode_case submission_errors[] = {
 	/* 2 */ {"[\"echo\",\"x\"]", {"object", NULL}},
 	/* 3 */ {"\"echo\"", {"not valid JSON", "'{' expected"}},
 	/* 4 */ {"{\"type\":\"echo\",\"type\":\"sleep\",\"payload\":\"x\"}", {"duplicate", "type"}},
-	/* 5 */ {"{\"type\":\"echo\",\"payload\":\"x\",\"priority\":1}", {"unknown field", "'priority'"}},
+	/* 5 */ {"{\"type\":\"echo\",\"payload\":\"x\",\"urgency\":1}", {"unknown field", "'urgency'"}},
 	/* 6 */ {"{\"payload\":\"x\"}", {"'type'", "missing"}},
 	/* 7 */ {"{\"type\":\"echo\"}", {"'payload'", "missing"}},
 	/* 8 */ {"{\"type\":5,\"payload\":\"x\"}", {"'type'", "string"}},
@@ -119,7 +119,8 @@ END_TEST
 
 START_TEST(test_wire_job_submission_encodes_what_it_decodes)
 {
-	char *text = job_submission_encode("echo", "line\n\"quoted\"");
+	struct job_submission plain = {.type = "echo", .payload = "line\n\"quoted\""};
+	char *text = job_submission_encode(&plain);
 	struct job_submission submission;
 	char err[WIRE_ERROR_SIZE] = "";
 
@@ -368,7 +369,7 @@ START_TEST(test_wire_execute_request_round_trips)
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		char *text = execute_request_encode(cases[i].job_id, cases[i].type, cases[i].payload);
+		char *text = execute_request_encode(cases[i].job_id, cases[i].type, cases[i].payload, 0, 0);
 		struct execute_request request;
 		char err[WIRE_ERROR_SIZE] = "";
 
@@ -716,6 +717,99 @@ START_TEST(test_wire_execution_status_rejects_an_unknown_state)
 }
 END_TEST
 
+START_TEST(test_wire_job_submission_options_round_trip)
+{
+	struct job_submission given = {.type = "echo",
+				       .payload = "p",
+				       .has_priority = true,
+				       .priority = JOB_PRIORITY_HIGH,
+				       .timeout_ms = 2500,
+				       .max_attempts = 3,
+				       .has_retry_on_failure = true,
+				       .retry_on_failure = true,
+				       .backoff_base_ms = 100,
+				       .backoff_cap_ms = 1000,
+				       .idempotency_key = "order-42"};
+	char *text = job_submission_encode(&given);
+	struct job_submission back;
+	char err[WIRE_ERROR_SIZE] = "";
+
+	ck_assert_ptr_nonnull(text);
+	ck_assert_msg(job_submission_decode(text, strlen(text), &back, err, sizeof(err)) == 0, "%s", err);
+	ck_assert(back.has_priority);
+	ck_assert_int_eq(back.priority, JOB_PRIORITY_HIGH);
+	ck_assert_int_eq(back.timeout_ms, 2500);
+	ck_assert_int_eq(back.max_attempts, 3);
+	ck_assert(back.has_retry_on_failure && back.retry_on_failure);
+	ck_assert_int_eq(back.backoff_base_ms, 100);
+	ck_assert_int_eq(back.backoff_cap_ms, 1000);
+	ck_assert_str_eq(back.idempotency_key, "order-42");
+	job_submission_clear(&back);
+	free(text);
+}
+END_TEST
+
+START_TEST(test_wire_job_submission_rejects_bad_options)
+{
+	static const struct {
+		const char *body, *expect;
+	} cases[] = {
+		{"{\"type\":\"e\",\"payload\":\"\",\"priority\":\"urgent\"}", "field 'priority'"},
+		{"{\"type\":\"e\",\"payload\":\"\",\"priority\":1}", "field 'priority'"},
+		{"{\"type\":\"e\",\"payload\":\"\",\"timeout_ms\":0}", "field 'timeout_ms'"},
+		{"{\"type\":\"e\",\"payload\":\"\",\"timeout_ms\":\"5\"}", "field 'timeout_ms'"},
+		{"{\"type\":\"e\",\"payload\":\"\",\"timeout_ms\":604800001}", "field 'timeout_ms'"},
+		{"{\"type\":\"e\",\"payload\":\"\",\"max_attempts\":0}", "field 'max_attempts'"},
+		{"{\"type\":\"e\",\"payload\":\"\",\"max_attempts\":101}", "field 'max_attempts'"},
+		{"{\"type\":\"e\",\"payload\":\"\",\"max_attempts\":1.5}", "field 'max_attempts'"},
+		{"{\"type\":\"e\",\"payload\":\"\",\"retry_on_failure\":1}", "field 'retry_on_failure'"},
+		{"{\"type\":\"e\",\"payload\":\"\",\"backoff_base_ms\":-1}", "field 'backoff_base_ms'"},
+		{"{\"type\":\"e\",\"payload\":\"\",\"backoff_cap_ms\":86400001}", "field 'backoff_cap_ms'"},
+		{"{\"type\":\"e\",\"payload\":\"\",\"backoff_base_ms\":500,\"backoff_cap_ms\":100}",
+		 "must not exceed 'backoff_cap_ms'"},
+		{"{\"type\":\"e\",\"payload\":\"\",\"idempotency_key\":\"\"}", "field 'idempotency_key'"},
+		{"{\"type\":\"e\",\"payload\":\"\",\"idempotency_key\":\"a\\nb\"}", "control characters"},
+		{"{\"type\":\"e\",\"payload\":\"\",\"idempotency_key\":7}", "field 'idempotency_key'"},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct job_submission submission;
+		char err[WIRE_ERROR_SIZE] = "";
+		ck_assert_msg(job_submission_decode(cases[i].body, strlen(cases[i].body), &submission, err,
+						    sizeof(err)) == -1,
+			      "case %zu accepted: %s", i, cases[i].body);
+		ck_assert_msg(strstr(err, cases[i].expect) != NULL, "case %zu: '%s' lacks '%s'", i, err,
+			      cases[i].expect);
+		ck_assert_ptr_null(submission.type);
+	}
+}
+END_TEST
+
+START_TEST(test_wire_execute_stop_flags_round_trip)
+{
+	char *timed_out = execute_response_encode_stopped("timed out after 5 ms", true, false);
+	char *cancelled = execute_response_encode_stopped("cancelled", false, true);
+	char *request = execute_request_encode("j-1", "echo", "x", 1500, 3);
+	struct execute_response response;
+	struct execute_request decoded;
+	char err[WIRE_ERROR_SIZE] = "";
+
+	ck_assert_int_eq(execute_response_decode(timed_out, strlen(timed_out), &response, err, sizeof(err)), 0);
+	ck_assert(!response.ok && response.timed_out && !response.cancelled);
+	execute_response_clear(&response);
+	ck_assert_int_eq(execute_response_decode(cancelled, strlen(cancelled), &response, err, sizeof(err)), 0);
+	ck_assert(!response.ok && !response.timed_out && response.cancelled);
+	execute_response_clear(&response);
+	ck_assert_int_eq(execute_request_decode(request, strlen(request), &decoded, err, sizeof(err)), 0);
+	ck_assert_int_eq(decoded.timeout_ms, 1500);
+	ck_assert_int_eq(decoded.attempt, 3);
+	execute_request_clear(&decoded);
+	free(timed_out);
+	free(cancelled);
+	free(request);
+}
+END_TEST
+
 static Suite *wire_suite(void)
 {
 	Suite *s = suite_create("wire");
@@ -728,6 +822,9 @@ static Suite *wire_suite(void)
 			    (int)(sizeof(submission_errors) / sizeof(submission_errors[0])));
 	tcase_add_test(tc, test_wire_job_submission_reads_only_len_bytes);
 	tcase_add_test(tc, test_wire_job_submission_encodes_what_it_decodes);
+	tcase_add_test(tc, test_wire_job_submission_options_round_trip);
+	tcase_add_test(tc, test_wire_job_submission_rejects_bad_options);
+	tcase_add_test(tc, test_wire_execute_stop_flags_round_trip);
 	tcase_add_test(tc, test_wire_error_for_a_long_non_ascii_type_still_names_the_field);
 	suite_add_tcase(s, tc);
 
