@@ -841,13 +841,18 @@ static void execute_answered(struct dispatcher *dispatcher, struct execution *ex
 		attempt_failed(dispatcher, ex, ATTEMPT_DISPATCH_FAILED, error, true);
 	} else if (result == CURLE_OK || ex->response.overflow) {
 		attempt_failed(dispatcher, ex, ATTEMPT_FAILED, error, ex->held->job.retry_on_failure);
-	} else if (result == CURLE_COULDNT_CONNECT || result == CURLE_COULDNT_RESOLVE_HOST) {
+	} else if (result == CURLE_COULDNT_RESOLVE_HOST) {
 		attempt_failed(dispatcher, ex, ATTEMPT_DISPATCH_FAILED, error, true);
 	} else if (result == CURLE_OPERATION_TIMEDOUT) {
 		time_out_here(dispatcher, ex);
 		return;
 	} else {
-		/* The connection broke while the job may be running: ask instead of guessing. */
+		/*
+		 * The connection broke while the job may be running: ask instead of
+		 * guessing. "Could not connect" is no proof either: when a kept-alive
+		 * connection dies under a request, libcurl sends it again on a new one,
+		 * and that connect fails although the agent got (and runs) the job.
+		 */
 		start_following(dispatcher, ex, error);
 		return;
 	}

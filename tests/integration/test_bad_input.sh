@@ -38,7 +38,17 @@ expect 400 "field 'type' must be a string" POST /jobs '{"type":5,"payload":"x"}'
 expect 400 "field 'payload' must be a string" POST /jobs '{"type":"echo","payload":{"a":1}}'
 expect 400 "field 'type' must be" POST /jobs '{"type":"has space","payload":"x"}'
 expect 400 "field 'type' must be" POST /jobs '{"type":"","payload":"x"}'
-expect 400 "unknown field 'priority'" POST /jobs '{"type":"echo","payload":"x","priority":"high"}'
+expect 400 "unknown field 'urgency'" POST /jobs '{"type":"echo","payload":"x","urgency":"high"}'
+expect 400 "field 'priority' must be" POST /jobs '{"type":"echo","payload":"x","priority":"urgent"}'
+expect 400 "field 'timeout_ms' must be a whole number from 1 to 604800000" POST /jobs '{"type":"echo","payload":"x","timeout_ms":0}'
+expect 400 "field 'max_attempts' must be a whole number from 1 to 100" POST /jobs '{"type":"echo","payload":"x","max_attempts":101}'
+expect 400 "field 'retry_on_failure' must be true or false" POST /jobs '{"type":"echo","payload":"x","retry_on_failure":"yes"}'
+expect 400 "must not exceed 'backoff_cap_ms'" POST /jobs '{"type":"echo","payload":"x","backoff_base_ms":5,"backoff_cap_ms":4}'
+expect 400 "field 'idempotency_key' must be 1 to 128 bytes" POST /jobs '{"type":"echo","payload":"x","idempotency_key":""}'
+expect 404 "no job with id 'j-000000000000'" POST /jobs/j-000000000000/cancel ''
+expect 405 "method GET is not allowed" GET /jobs/j-000000000000/cancel
+expect 404 "no node with id 'n-000000000000'" POST /nodes/n-000000000000/drain ''
+expect 404 "no node with id 'n-000000000000'" DELETE /nodes/n-000000000000
 expect 400 "duplicate" POST /jobs '{"type":"echo","type":"sleep","payload":"x"}'
 expect 413 "over the limit" POST /jobs "{\"type\":\"echo\",\"payload\":\"$(head -c 5000 /dev/zero | tr '\0' a)\"}"
 expect 400 "unknown status 'DONE'" GET '/jobs?status=DONE'
@@ -56,7 +66,7 @@ expect 404 "no such path" GET /nope
 expect 404 "no such path" GET /jobs/a/b
 expect 405 "method DELETE is not allowed" DELETE /jobs
 expect 405 "method PUT is not allowed" PUT /jobs/j-000000000000
-expect 405 "method DELETE is not allowed" DELETE /nodes/register
+expect 404 "no node with id 'register'" DELETE /nodes/register
 expect 404 "no such path" GET /nodes/register/x
 expect 405 "method POST is not allowed" POST /healthz '{}'
 expect 400 "field 'name' is missing" POST /nodes/register '{"address":"h:1","capacity":1,"types":["echo"]}'

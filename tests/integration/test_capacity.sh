@@ -39,7 +39,7 @@ check "both nodes were used to the full (5 at once)" test "$max_running" -eq 5
 check_eq "no job failed for lack of room" "0" "$(count_jobs status=FAILED)"
 
 # The agents' own view: each start line logs the slots busy, under the agent's lock.
-max_busy() { grep -o 'started ([0-9]* of [0-9]* slots busy)' "$1" | tr -d '(' | awk '{print $2}' | sort -n | tail -n 1; }
+max_busy() { grep -o 'started ([0-9]* of [0-9]* slots busy' "$1" | tr -d '(' | awk '{print $2}' | sort -n | tail -n 1; }
 check_eq "agent 'small' never ran more than 2 at once" "2" "$(max_busy "${AGENT_LOGS[small]}")"
 check_eq "agent 'big' never ran more than 3 at once" "3" "$(max_busy "${AGENT_LOGS[big]}")"
 small_id=$(api_get /nodes | jq -r '.nodes[0].id')

@@ -2,8 +2,8 @@
 # The sqlite store keeps what the coordinator acknowledged: jobs QUEUED at a
 # kill -9 are dispatched again after a restart on the same --data-dir and run
 # exactly once, in submission order; jobs COMPLETED before a kill -9 keep
-# their results and are not run again; a job RUNNING at the kill is queued
-# again (logged) and completes; two coordinators cannot share one data
+# their results and are not run again; a job RUNNING at the kill is asked of
+# its node (logged), followed there and completes once; two coordinators cannot share one data
 # directory; a data directory that cannot be made is a clear startup error.
 . "$(dirname "$0")/lib.sh"
 
@@ -40,7 +40,7 @@ check_eq "with no agent they stay QUEUED" "$N" "$(count_jobs status=QUEUED)"
 kill_daemon "$COORD_PID"
 start_coordinator --data-dir "$DATA"   # same port: COORD_PORT is kept
 check "the restarted coordinator reports what it recovered" \
-	logged "$COORD_LOG" "recovered $N QUEUED jobs"
+	logged "$COORD_LOG" "recovered $N QUEUED job(s) and 0 RUNNING job(s)"
 check_eq "it still has the $N jobs" "$N" "$(count_jobs)"
 same_ids=0
 for id in "${ids[@]}"; do [ "$(job_field "$id" id)" = "$id" ] && same_ids=$((same_ids + 1)); done
@@ -75,15 +75,17 @@ check_eq "jobs COMPLETED before the kill are still COMPLETED with their results"
 check_eq "and none ran again" "$((N + 1))" "$(wc -l <"$RUNS")"
 check "the restart recovered nothing to run" bash -c "! grep -q 'recovered' '$COORD_LOG'"
 
-# --- a job RUNNING at the kill is queued again, logged, and completes
+# --- a job RUNNING at the kill is asked of its node, followed there, and completes once
 running_id=$(submit_acked sleep 1500)
 check "a long job is RUNNING" wait_until 10 job_is "$running_id" RUNNING
 kill_daemon "$COORD_PID"
 start_coordinator --data-dir "$DATA"
-check "the restart warns that the job was running and is dispatched again" \
-	logged "$COORD_LOG" "job $running_id (sleep) was RUNNING on node .* when the coordinator stopped"
+check "the restart says the job was running and asks its node" \
+	logged "$COORD_LOG" "job $running_id was RUNNING on node .* when the coordinator stopped; asking the node"
 check "the job that was RUNNING completes after the restart" wait_until 20 job_is "$running_id" COMPLETED
 check_eq "with its result" "slept 1500 ms" "$(job_field "$running_id" result)"
+check_eq "in one attempt" "1" "$(job_field "$running_id" 'attempts | length')"
+check_eq "on the node it ran on, which kept its id" "$(job_field "$running_id" 'attempts[0].node_id')" "$(api_get /nodes | jq -r '.nodes[0].id')"
 
 # --- (c) a second coordinator on the same data directory exits 1
 second_log=$WORK/second-coordinator.out

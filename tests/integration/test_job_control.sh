@@ -9,7 +9,8 @@
 
 COUNTER=$WORK/attempts
 ORDER=$WORK/order
-start_coordinator --retention 3s --retry-base-ms 200 --retry-cap-ms 400
+start_coordinator --retention 3s --retry-base-ms 200 --retry-cap-ms 400 --timeout-grace-ms 500 \
+	--lost-after-ms 20000
 start_agent solo --capacity 1 \
 	--handler 'tree=sh -c "sleep 30 & sleep 30; wait"' \
 	--handler "flaky=sh -c 'n=\$(cat $COUNTER 2>/dev/null || echo 0); echo \$((n + 1)) >$COUNTER; if [ \$n -lt 2 ]; then echo attempt \$n fails >&2; exit 1; fi; echo ok'" \
@@ -35,6 +36,17 @@ check "the timed-out job is FAILED" wait_until 10 job_is "$id" FAILED
 check_contains "its error says it timed out and after how long" "timed out after" "$(job_field "$id" error)"
 check_eq "its attempt is TIMED_OUT" "TIMED_OUT" "$(job_field "$id" 'attempts[0].status')"
 check "no process of its group is left" wait_until 5 group_gone "$pgid"
+
+# ---- timeout enforced by the coordinator when the agent cannot -------------------
+id=$(post_job '{"type":"sleep","payload":"3000","timeout_ms":400}' | jq -r .id)
+check "the job on a soon frozen agent runs" wait_until 10 job_is "$id" RUNNING
+kill -STOP "$AGENT_PID"
+check "the coordinator times it out itself (timeout + grace)" wait_until 10 job_is "$id" FAILED
+kill -CONT "$AGENT_PID"
+check_contains "saying so" "had not answered" "$(job_field "$id" error)"
+check_eq "its attempt is TIMED_OUT" "TIMED_OUT" "$(job_field "$id" 'attempts[0].status')"
+check "the thawed agent is HEALTHY again" wait_until 10 node_state_is solo HEALTHY
+check "and its slot is free" wait_until 10 eval '[ "$(api_get "/nodes/$NODE" | jq .running)" = 0 ]'
 
 # ---- cancel --------------------------------------------------------------------
 id=$(post_job '{"type":"tree","payload":""}' | jq -r .id)
