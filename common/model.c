@@ -269,7 +269,9 @@ json_t *job_to_json(const struct job *job)
 			    "backoff_base_ms", (json_int_t)job->backoff_base_ms, "backoff_cap_ms",
 			    (json_int_t)job->backoff_cap_ms, "idempotency_key",
 			    string_or_placeholder(job->idempotency_key), "attempt", job->attempt,
-			    "next_attempt_at", timestamp_json(job->next_attempt_at));
+			    /* Only a job still waiting for it has a next attempt. */
+			    "next_attempt_at",
+			    timestamp_json(job->status == JOB_QUEUED ? job->next_attempt_at : 0));
 	if (options == NULL || json_object_update(json, options) != 0) {
 		json_decref(options);
 		json_decref(json);

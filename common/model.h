@@ -48,7 +48,7 @@ enum attempt_status {
 	ATTEMPT_RUNNING,
 	ATTEMPT_COMPLETED,
 	ATTEMPT_FAILED,          /* the handler failed, or the node answered an error */
-	ATTEMPT_DISPATCH_FAILED, /* the job never started: node unreachable, refused it */
+	ATTEMPT_DISPATCH_FAILED, /* the job never started: the node refused it (4xx) */
 	ATTEMPT_TIMED_OUT,
 	ATTEMPT_LOST,            /* the node stopped answering for longer than the grace */
 	ATTEMPT_CANCELLED,

@@ -36,9 +36,11 @@ static void explain_wait(struct coordinator_app *app, struct job *job)
 	if (verdict == SCHEDULER_PICKED)
 		snprintf(text, sizeof(text), "waiting for its turn: a node that runs '%s' has room",
 			 job->type);
+	else if (verdict == SCHEDULER_ALL_FULL && matching == 1)
+		snprintf(text, sizeof(text), "the only node that runs '%s' and takes jobs is full",
+			 job->type);
 	else if (verdict == SCHEDULER_ALL_FULL)
-		snprintf(text, sizeof(text), "all %zu node%s that run '%s' are full", matching,
-			 matching == 1 ? "" : "s", job->type);
+		snprintf(text, sizeof(text), "all %zu nodes that run '%s' are full", matching, job->type);
 	else if (verdict == SCHEDULER_DRAINING)
 		snprintf(text, sizeof(text),
 			 "the healthy node%s that run%s '%s' %s draining (taking no new jobs)",
@@ -80,12 +82,16 @@ static int job_spec_from_submission(const struct coordinator_app *app,
 							      : app->defaults.backoff_cap_ms;
 	spec->idempotency_key = submission->idempotency_key;
 	if (spec->backoff_base_ms > spec->backoff_cap_ms) {
-		snprintf(err, err_size,
-			 "field '%s' (%lld ms) must not exceed the %s backoff cap (%lld ms)",
-			 submission->backoff_base_ms > 0 ? "backoff_base_ms" : "backoff_cap_ms",
-			 (long long)spec->backoff_base_ms,
-			 submission->backoff_cap_ms > 0 ? "given" : "coordinator's default",
-			 (long long)spec->backoff_cap_ms);
+		if (submission->backoff_base_ms > 0)
+			snprintf(err, err_size,
+				 "field 'backoff_base_ms' (%lld ms) must not exceed the coordinator's "
+				 "default backoff cap (%lld ms); give backoff_cap_ms too",
+				 (long long)spec->backoff_base_ms, (long long)spec->backoff_cap_ms);
+		else
+			snprintf(err, err_size,
+				 "field 'backoff_cap_ms' (%lld ms) must not be below the coordinator's "
+				 "default backoff base (%lld ms); give backoff_base_ms too",
+				 (long long)spec->backoff_cap_ms, (long long)spec->backoff_base_ms);
 		return -1;
 	}
 	return 0;

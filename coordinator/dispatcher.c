@@ -759,8 +759,9 @@ static void settle(struct dispatcher *dispatcher, struct execution *ex, bool ok,
 		record_final(dispatcher, ex, JOB_COMPLETED, output, NULL, ATTEMPT_COMPLETED);
 		return;
 	}
-	snprintf(error, sizeof(error), "node %s (%s) answered HTTP %ld: %s", ex->node_id, ex->url,
-		 http_status, agent_error != NULL ? agent_error : "(no error given)");
+	/* http_status is what POST /execute answered, also when learnt from GET /executions. */
+	snprintf(error, sizeof(error), "node %s (%s/execute) answered HTTP %ld: %s", ex->node_id,
+		 ex->base_url, http_status, agent_error != NULL ? agent_error : "(no error given)");
 	if (timed_out) {
 		attempt_failed(dispatcher, ex, ATTEMPT_TIMED_OUT, error, true);
 	} else if (cancelled) {

@@ -19,9 +19,11 @@
  *   200 ok                          -> COMPLETED with the agent's output
  *   handler failed                  -> FAILED, retried only if retry_on_failure
  *   timed out (agent or here)       -> TIMED_OUT, retried while attempts remain
- *   could not connect, 4xx refusal  -> DISPATCH_FAILED, retried while attempts remain
+ *   4xx refusal, unknown host       -> DISPATCH_FAILED, retried while attempts remain
  *   429 / 503 (full, draining)      -> back in the queue; not an attempt
- *   409 / broken connection         -> followed on the agent (GET /executions) until it ends
+ *   409, broken connection, refused -> followed on the agent (GET /executions) until it ends
+ *     connect (libcurl resends a request whose kept-alive connection died on
+ *     a new connection, so a refused connect does not prove it never arrived)
  *   node UNHEALTHY past lost_after  -> LOST, retried elsewhere while attempts remain
  * A retry waits job_backoff_ms(); the last attempt's failure FAILS the job.
  * When a node that lost attempts comes back, it is told to cancel them and

@@ -833,13 +833,42 @@ static void apply_mark_running(struct sqlite_store *ss, struct write_op *op)
 	op->result = JOB_STORE_OK;
 }
 
+/*
+ * The common end of finish and retry: runs the bound transition st (RUNNING
+ * -> to) on id, closes its current attempt, and counts the move. what says
+ * what failed, for the log.
+ */
+static void move_and_close_attempt(struct sqlite_store *ss, struct write_op *op, sqlite3_stmt *st,
+				   const char *id, enum job_status to,
+				   enum attempt_status attempt_status, const char *error,
+				   int64_t now, const char *what)
+{
+	int number = 0, step;
+	bool changed;
+
+	if ((step = run_transition(ss, st, id, &number, &changed)) != SQLITE_DONE) {
+		op_failed(ss, op, step, what);
+		return;
+	}
+	if (!changed) {
+		no_transition(ss, op, id);
+		return;
+	}
+	step = close_attempt(ss, id, number, attempt_status, error, now);
+	if (step != SQLITE_DONE) {
+		op_failed(ss, op, step, "could not close an attempt");
+		return;
+	}
+	op->delta[JOB_RUNNING]--;
+	op->delta[to]++;
+	op->result = JOB_STORE_OK;
+}
+
 static void apply_finish(struct sqlite_store *ss, struct write_op *op)
 {
 	const char *id = op->u.finish.id;
 	sqlite3_stmt *st = ss->w.to_finished;
 	int64_t now = clock_wall_ms();
-	int number = 0, step;
-	bool changed;
 
 	if (bind_text(st, 1, id) != SQLITE_OK ||
 	    bind_text(st, 2, job_status_name(op->u.finish.status)) != SQLITE_OK ||
@@ -850,22 +879,8 @@ static void apply_finish(struct sqlite_store *ss, struct write_op *op)
 		op_failed(ss, op, SQLITE_ERROR, "could not record a job's outcome");
 		return;
 	}
-	if ((step = run_transition(ss, st, id, &number, &changed)) != SQLITE_DONE) {
-		op_failed(ss, op, step, "could not record a job's outcome");
-		return;
-	}
-	if (!changed) {
-		no_transition(ss, op, id);
-		return;
-	}
-	step = close_attempt(ss, id, number, op->u.finish.attempt_status, op->u.finish.error, now);
-	if (step != SQLITE_DONE) {
-		op_failed(ss, op, step, "could not close an attempt");
-		return;
-	}
-	op->delta[JOB_RUNNING]--;
-	op->delta[op->u.finish.status]++;
-	op->result = JOB_STORE_OK;
+	move_and_close_attempt(ss, op, st, id, op->u.finish.status, op->u.finish.attempt_status,
+			       op->u.finish.error, now, "could not record a job's outcome");
 }
 
 static void apply_retry(struct sqlite_store *ss, struct write_op *op)
@@ -873,8 +888,6 @@ static void apply_retry(struct sqlite_store *ss, struct write_op *op)
 	const char *id = op->u.retry.id;
 	sqlite3_stmt *st = ss->w.to_retry;
 	int64_t now = clock_wall_ms();
-	int number = 0, step;
-	bool changed;
 
 	if (bind_text(st, 1, id) != SQLITE_OK ||
 	    sqlite3_bind_int64(st, 2, op->u.retry.next_attempt_at) != SQLITE_OK ||
@@ -883,22 +896,8 @@ static void apply_retry(struct sqlite_store *ss, struct write_op *op)
 		op_failed(ss, op, SQLITE_ERROR, "could not queue a job for a retry");
 		return;
 	}
-	if ((step = run_transition(ss, st, id, &number, &changed)) != SQLITE_DONE) {
-		op_failed(ss, op, step, "could not queue a job for a retry");
-		return;
-	}
-	if (!changed) {
-		no_transition(ss, op, id);
-		return;
-	}
-	step = close_attempt(ss, id, number, op->u.retry.attempt_status, op->u.retry.error, now);
-	if (step != SQLITE_DONE) {
-		op_failed(ss, op, step, "could not close an attempt");
-		return;
-	}
-	op->delta[JOB_RUNNING]--;
-	op->delta[JOB_QUEUED]++;
-	op->result = JOB_STORE_OK;
+	move_and_close_attempt(ss, op, st, id, JOB_QUEUED, op->u.retry.attempt_status,
+			       op->u.retry.error, now, "could not queue a job for a retry");
 }
 
 static void apply_requeue(struct sqlite_store *ss, struct write_op *op)

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # A coordinator restart in the middle of a job does not run the job twice:
-# at the next start the job is sent to its agent again, the agent answers 409
-# (already running it), and the coordinator follows it there through
-# GET /executions/{id} until it records the job's real result, once.
+# at the next start the coordinator asks the job's own node about it
+# (GET /executions/{id}?attempt=K: the node is restored from the store with
+# its id) and follows it there until it records the job's real result, once.
 . "$(dirname "$0")/lib.sh"
 
 DATA=$WORK/data
@@ -19,7 +19,8 @@ start_coordinator --data-dir "$DATA"
 check "after the restart the job completes" wait_until 20 job_is "$id" COMPLETED
 check_eq "with the handler's real output" "done" "$(job_field "$id" result)"
 check_eq "and it ran once" "1" "$(wc -l <"$count_file")"
-check "the coordinator followed it instead of running it again" grep -q "already running job $id" "$COORD_LOG"
+check "the coordinator followed it instead of running it again" grep -q "job $id was RUNNING on node .*; asking the node how it stands" "$COORD_LOG"
+check_eq "in one attempt" "1" "$(job_field "$id" 'attempts | length')"
 
 # --- kill -9 while the job runs
 : >"$count_file"
@@ -29,7 +30,8 @@ kill_daemon "$COORD_PID"
 start_coordinator --data-dir "$DATA"
 check "after kill -9 and a restart the job completes" wait_until 20 job_is "$id" COMPLETED
 check_eq "it ran once" "1" "$(wc -l <"$count_file")"
-check "followed on its agent" grep -q "already running job $id" "$COORD_LOG"
+check "followed on its agent" grep -q "job $id was RUNNING on node .*; asking the node how it stands" "$COORD_LOG"
+check_eq "in one attempt" "1" "$(job_field "$id" 'attempts | length')"
 
 # --- a job that finished while the coordinator was down gets its real result
 : >"$count_file"

@@ -859,7 +859,7 @@ START_TEST(test_coordinator_api_drains_and_removes_nodes)
 	reply_clear(&r);
 
 	/* A job of its type waits, and says why. */
-	call(curl, &c, "POST", "/jobs", "{\"type\":\"slow\",\"payload\":\"x\"}", 201, &r);
+	call(curl, &c, "POST", "/jobs", "{\"type\":\"slow\",\"payload\":\"x\",\"timeout_ms\":300}", 201, &r);
 	ck_assert_msg(strstr(string_member(&r, "reason"), "draining") != NULL, "reason '%s'",
 		      string_member(&r, "reason"));
 	reply_clear(&r);
