@@ -705,7 +705,7 @@ START_TEST(test_model_round_trips_options_and_attempts)
 	strcpy(job.id, "j-0123456789ab");
 	job.type = "echo";
 	job.payload = "p";
-	job.status = JOB_RUNNING;
+	job.status = JOB_QUEUED; /* only a QUEUED job shows next_attempt_at */
 	job.priority = JOB_PRIORITY_LOW;
 	job.timeout_ms = 2500;
 	job.max_attempts = 3;
@@ -752,10 +752,12 @@ START_TEST(test_model_round_trips_options_and_attempts)
 	job_clear(&back);
 	json_decref(json);
 
-	/* Without attempts, no "attempts" member. */
+	/* Without attempts, no "attempts" member; a job that is not QUEUED has no next attempt. */
 	job.has_attempts = false;
+	job.status = JOB_CANCELLED;
 	json = job_to_json(&job);
 	ck_assert_ptr_null(json_object_get(json, "attempts"));
+	ck_assert(json_is_null(json_object_get(json, "next_attempt_at")));
 	json_decref(json);
 }
 END_TEST
