@@ -26,7 +26,8 @@
  * from the start of executor_run; a watchdog thread of the executor enforces
  * it), on executor_cancel, or on executor_cancel_all. A stopped handler's
  * whole process group gets SIGKILL at once, children and grandchildren
- * included; a sleep ends at once. Its outcome is EXECUTOR_TIMED_OUT or
+ * included (a process that left the group with setsid/setpgid escapes: the
+ * group is all the agent can name); a sleep ends at once. Its outcome is EXECUTOR_TIMED_OUT or
  * EXECUTOR_CANCELLED -- unless the handler had exited on its own first, in
  * which case its own outcome stands.
  *
@@ -37,8 +38,10 @@
  *
  * Process-wide effects: executor_new makes the process a child subreaper
  * (Linux prctl PR_SET_CHILD_SUBREAPER) so that processes orphaned by a
- * handler are re-parented to the agent, which reaps them, instead of to an
- * init that may never reap them (a container's PID 1 often does not). It
+ * handler are re-parented to the agent instead of to an init that may never
+ * reap them (a container's PID 1 often does not). The agent reaps those that
+ * are in a handler's process group; one that left the group stays a zombie
+ * until the agent exits (a known limitation, docs/architecture.md). It
  * also starts the watchdog thread (joined by executor_free).
  * Handlers run through handler_process.h, whose needs apply: no other thread
  * may reap children with waitpid(-1, ...); SIGPIPE need not be ignored.

@@ -316,6 +316,12 @@ static void handle_register_node(struct http_request *request)
 	if (job_store_put_node(app->store, &node) != JOB_STORE_OK)
 		log_warn("node %s could not be saved in the store; after a restart it registers anew",
 			 node.id);
+	/*
+	 * A known node registering again has restarted: ask it about the jobs it
+	 * had, and tell it to cancel the attempts given up as LOST meanwhile.
+	 */
+	if (!created)
+		dispatcher_node_back(app->dispatcher, node.id);
 	dispatcher_poke(app->dispatcher);
 	body = node_to_json(&node);
 	json_object_set_new(body, "node_id", json_string(node.id));

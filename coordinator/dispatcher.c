@@ -905,6 +905,14 @@ static void follow_answered(struct dispatcher *dispatcher, struct execution *ex,
 			execution_end(dispatcher, ex);
 			return;
 		}
+		/*
+		 * The node has it: from now on a 404 means it forgot a job it ran
+		 * (it restarted), which costs the attempt like any lost one.
+		 */
+		if (ex->adopted)
+			log_info("node %s is still running job %s (attempt %d); following it there",
+				 ex->node_id, ex->job_id, ex->attempt);
+		ex->adopted = false;
 		execution_status_clear(&record);
 	}
 	/* Still running, or no clear answer this time (the node may be lost: the grace decides). */
@@ -1135,20 +1143,25 @@ static void node_back(struct dispatcher *dispatcher, const char *node_id)
 	size_t count = 0;
 	struct node node;
 
+	if (node_registry_get(dispatcher->registry, node_id, &node) != REGISTRY_OK)
+		return;
 	for (struct execution *ex = dispatcher->executions; ex != NULL; ex = ex->next) {
-		if (ex->lost_since != 0 && strcmp(ex->node_id, node_id) == 0) {
-			ex->lost_since = 0;
-			if (ex->mode == MODE_FOLLOW)
-				ex->next_request_ms = clock_monotonic_ms();
+		char *base_url;
+		if (strcmp(ex->node_id, node_id) != 0)
+			continue;
+		/* A restarted agent may listen elsewhere now: ask it there. */
+		if (strcmp(ex->base_url, node.base_url) != 0 && (base_url = strdup(node.base_url)) != NULL) {
+			free(ex->base_url);
+			ex->base_url = base_url;
 		}
+		ex->lost_since = 0;
+		if (ex->mode == MODE_FOLLOW && ex->next_request_ms != 0)
+			ex->next_request_ms = clock_monotonic_ms();
 	}
 	if (job_store_list_lost_attempts(dispatcher->store, node_id, &lost, &count) != JOB_STORE_OK ||
 	    count == 0) {
 		free(lost);
-		return;
-	}
-	if (node_registry_get(dispatcher->registry, node_id, &node) != REGISTRY_OK) {
-		free(lost);
+		node_clear(&node);
 		return;
 	}
 	for (size_t i = 0; i < count; i++) {

@@ -45,6 +45,22 @@ check "a job that finished while the coordinator was down is COMPLETED" wait_unt
 check_eq "with its real result" "done" "$(job_field "$id" result)"
 check_eq "and was not run again" "1" "$(wc -l <"$count_file")"
 
+# --- an agent that restarts under a job taken up after a coordinator restart:
+# the job is not run again behind its one attempt (max_attempts 1): it is LOST
+: >"$count_file"
+id=$(submit slow 8)
+check "the fourth job runs" wait_until 5 job_is "$id" RUNNING
+kill_daemon "$COORD_PID"
+start_coordinator --data-dir "$DATA"
+check "the restarted coordinator hears from the node that it still runs the job" \
+	wait_until 10 grep -q "node .* is still running job $id" "$COORD_LOG"
+kill_daemon "$AGENT_PID"
+start_agent only --capacity 2 --handler "slow=sh -c 'echo run >>$count_file; sleep \$(cat); echo done'"
+check "the job whose agent forgot it FAILS" wait_until 20 job_is "$id" FAILED
+check_eq "as LOST" "LOST" "$(job_field "$id" 'attempts[0].status')"
+check_contains "saying the node does not know it" "does not know the job" "$(job_field "$id" error)"
+check_eq "it ran once, not again after the agent's restart" "1" "$(wc -l <"$count_file")"
+
 check "agent stops cleanly" stop_daemon "$AGENT_PID"
 check "coordinator stops cleanly" stop_daemon "$COORD_PID"
 finish
