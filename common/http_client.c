@@ -62,6 +62,11 @@ void http_response_clear(struct http_response *response)
 	memset(response, 0, sizeof(*response));
 }
 
+void http_client_set_timeout(struct http_client *client, long total_timeout_ms)
+{
+	client->total_timeout_ms = total_timeout_ms;
+}
+
 struct http_client *http_client_new(long connect_timeout_ms, long total_timeout_ms,
 				    size_t response_limit)
 {

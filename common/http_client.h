@@ -50,6 +50,9 @@ void http_client_free(struct http_client *client);
  */
 void http_client_set_keep_alive(struct http_client *client, bool keep_alive);
 
+/* The longest a whole request may take from now on (e.g. a request that waits on the server). */
+void http_client_set_timeout(struct http_client *client, long total_timeout_ms);
+
 /*
  * Sends method url with body (NULL for none; sent as application/json).
  * Returns 0 if an HTTP response arrived (whatever its status: check

@@ -15,8 +15,10 @@ struct http_server {
 	int port;
 };
 
+/* header_name/header_value: one more header (Allow, Retry-After), or NULL. */
 static void reply_raw(struct mg_connection *conn, int status, const char *text, size_t len,
-		      const char *location, const char *allow, bool close_connection)
+		      const char *location, const char *header_name, const char *header_value,
+		      bool close_connection)
 {
 	char length[32];
 
@@ -27,8 +29,8 @@ static void reply_raw(struct mg_connection *conn, int status, const char *text, 
 	mg_response_header_add(conn, "Cache-Control", "no-store", -1);
 	if (location != NULL)
 		mg_response_header_add(conn, "Location", location, -1);
-	if (allow != NULL)
-		mg_response_header_add(conn, "Allow", allow, -1);
+	if (header_name != NULL)
+		mg_response_header_add(conn, header_name, header_value, -1);
 	if (close_connection)
 		mg_response_header_add(conn, "Connection", "close", -1);
 	mg_response_header_send(conn);
@@ -37,21 +39,23 @@ static void reply_raw(struct mg_connection *conn, int status, const char *text, 
 }
 
 static void reply_error_raw(struct mg_connection *conn, int status, const char *message,
-			    const char *allow, bool close_connection)
+			    const char *header_name, const char *header_value,
+			    bool close_connection)
 {
 	char *body = wire_error_body(message);
 	if (body == NULL) {
-		reply_raw(conn, 500, "{\"error\":\"out of memory\"}", 25, NULL, NULL, true);
+		reply_raw(conn, 500, "{\"error\":\"out of memory\"}", 25, NULL, NULL, NULL, true);
 		return;
 	}
-	reply_raw(conn, status, body, strlen(body), NULL, allow, close_connection);
+	reply_raw(conn, status, body, strlen(body), NULL, header_name, header_value,
+		  close_connection);
 	free(body);
 }
 
 void http_reply_text(struct http_request *request, int status, const char *json_text, size_t len,
 		     const char *location)
 {
-	reply_raw(request->conn, status, json_text, len, location, NULL, false);
+	reply_raw(request->conn, status, json_text, len, location, NULL, NULL, false);
 }
 
 void http_reply_json(struct http_request *request, int status, json_t *body, const char *location)
@@ -73,7 +77,19 @@ void http_reply_error(struct http_request *request, int status, const char *fmt,
 	va_start(ap, fmt);
 	vsnprintf(message, sizeof(message), fmt, ap);
 	va_end(ap);
-	reply_error_raw(request->conn, status, message, NULL, false);
+	reply_error_raw(request->conn, status, message, NULL, NULL, false);
+}
+
+void http_reply_retry_later(struct http_request *request, int retry_after_s, const char *fmt, ...)
+{
+	char message[1024], seconds[16];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
+	snprintf(seconds, sizeof(seconds), "%d", retry_after_s);
+	reply_error_raw(request->conn, 503, message, "Retry-After", seconds, false);
 }
 
 int http_query_param(const struct http_request *request, const char *name, char *out,
@@ -232,11 +248,11 @@ static int begin_request(struct mg_connection *conn)
 		if (allow[0] != '\0') {
 			snprintf(message, sizeof(message), "method %s is not allowed on %.300s (allowed: %s)",
 				 request.method, request.path, allow);
-			reply_error_raw(conn, 405, message, allow, false);
+			reply_error_raw(conn, 405, message, "Allow", allow, false);
 			return 405;
 		}
 		snprintf(message, sizeof(message), "no such path: %.400s", request.path);
-		reply_error_raw(conn, 404, message, NULL, false);
+		reply_error_raw(conn, 404, message, NULL, NULL, false);
 		return 404;
 	}
 	if (route->reads_body) {
@@ -244,7 +260,7 @@ static int begin_request(struct mg_connection *conn)
 		int status = read_body(&request, server->config.body_limit, err, sizeof(err));
 		if (status != 0) {
 			/* The unread rest of the body would be taken as the next request: close. */
-			reply_error_raw(conn, status, err, NULL, true);
+			reply_error_raw(conn, status, err, NULL, NULL, true);
 			return status;
 		}
 	}

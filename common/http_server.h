@@ -69,6 +69,9 @@ void http_reply_text(struct http_request *request, int status, const char *json_
 		     const char *location);
 void http_reply_error(struct http_request *request, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* 503 with Retry-After: retry_after_s and the error message: the server is busy, not broken. */
+void http_reply_retry_later(struct http_request *request, int retry_after_s, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /*
  * Copies query parameter name into out (URL-decoded). Returns 1 if present,

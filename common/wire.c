@@ -7,24 +7,43 @@
 #include "clock.h"
 #include "model.h"
 
-json_t *wire_parse_object(const char *text, size_t len, char *err, size_t err_size)
+/* Parses text as JSON without duplicate keys; NULL with err set. */
+static json_t *parse_body(const char *text, size_t len, const char *expected, char *err,
+			  size_t err_size)
 {
 	json_error_t jerr;
 	json_t *json;
 
 	if (len == 0) {
-		snprintf(err, err_size, "body is empty (expected a JSON object)");
+		snprintf(err, err_size, "body is empty (expected %s)", expected);
 		return NULL;
 	}
 	/* NULs are allowed through so that take_string() can name the field that has one. */
 	json = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
-	if (json == NULL) {
+	if (json == NULL)
 		snprintf(err, err_size, "body is not valid JSON: %s at line %d column %d", jerr.text,
 			 jerr.line, jerr.column);
+	return json;
+}
+
+json_t *wire_parse_object(const char *text, size_t len, char *err, size_t err_size)
+{
+	json_t *json = parse_body(text, len, "a JSON object", err, err_size);
+
+	if (json != NULL && !json_is_object(json)) {
+		snprintf(err, err_size, "body must be a JSON object");
+		json_decref(json);
 		return NULL;
 	}
-	if (!json_is_object(json)) {
-		snprintf(err, err_size, "body must be a JSON object");
+	return json;
+}
+
+json_t *wire_parse_object_or_array(const char *text, size_t len, char *err, size_t err_size)
+{
+	json_t *json = parse_body(text, len, "a JSON object", err, err_size);
+
+	if (json != NULL && !json_is_object(json) && !json_is_array(json)) {
+		snprintf(err, err_size, "body must be a JSON object (one job) or an array of them (a batch)");
 		json_decref(json);
 		return NULL;
 	}

@@ -76,6 +76,12 @@ struct execute_response {
  */
 json_t *wire_parse_object(const char *text, size_t len, char *err, size_t err_size);
 
+/*
+ * Like wire_parse_object, but a JSON array (of anything) is accepted too: for
+ * POST /jobs, which takes one job or a batch.
+ */
+json_t *wire_parse_object_or_array(const char *text, size_t len, char *err, size_t err_size);
+
 /* Compact, key-sorted dump of json. Steals the reference. Returns a new string or NULL. */
 char *wire_dump(json_t *json);
 

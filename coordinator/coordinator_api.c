@@ -97,60 +97,231 @@ static int job_spec_from_submission(const struct coordinator_app *app,
 	return 0;
 }
 
+/* Reads ?wait=SECONDS into *wait_s (0 if absent). Returns 0, or -1 after answering 400. */
+static int read_wait_param(struct http_request *request, long *wait_s)
+{
+	static const char *const allowed[] = {"wait", NULL};
+	char value[32], scratch[64];
+	const char *unknown = http_query_unknown_param(request, allowed, scratch, sizeof(scratch));
+	int found;
+
+	*wait_s = 0;
+	if (unknown != NULL) {
+		http_reply_error(request, 400, "unknown query parameter '%s' (known: wait)", unknown);
+		return -1;
+	}
+	found = http_query_param(request, "wait", value, sizeof(value));
+	if (found != 0 && (found < 0 || parse_long_in_range(value, 0, COORDINATOR_WAIT_MAX_S,
+							    wait_s) != 0)) {
+		http_reply_error(request, 400,
+				 "query parameter 'wait' must be a whole number of seconds from 0 to %d",
+				 COORDINATOR_WAIT_MAX_S);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Decodes the submissions of a body (one object, or an array of 1 to
+ * JOB_STORE_BATCH_MAX objects) into specs[] (their strings borrowed from
+ * submissions[], which the caller clears). Returns the count, or 0 after
+ * answering 400 naming the element and the field.
+ */
+static size_t decode_submissions(struct http_request *request, const struct coordinator_app *app,
+				 json_t *json, struct job_submission *submissions,
+				 struct job *specs)
+{
+	bool batch = json_is_array(json);
+	size_t count = batch ? json_array_size(json) : 1;
+	char err[WIRE_ERROR_SIZE];
+
+	if (count == 0 || count > JOB_STORE_BATCH_MAX) {
+		http_reply_error(request, 400, "a batch must hold 1 to %d jobs (got %zu)",
+				 JOB_STORE_BATCH_MAX, count);
+		return 0;
+	}
+	for (size_t i = 0; i < count; i++) {
+		json_t *element = batch ? json_array_get(json, i) : json;
+		if (job_submission_from_json(element, &submissions[i], err, sizeof(err)) != 0 ||
+		    job_spec_from_submission(app, &submissions[i], &specs[i], err, sizeof(err)) != 0) {
+			if (batch)
+				http_reply_error(request, 400, "jobs[%zu]: %s", i, err);
+			else
+				http_reply_error(request, 400, "%s", err);
+			return 0;
+		}
+	}
+	return count;
+}
+
+/*
+ * Waits (POST /jobs?wait=) until job finishes or wait_s seconds pass, then
+ * answers: the finished job with finished_status, or the job as it stands
+ * with 202. waiter was registered before; it is removed here.
+ */
+static void answer_after_wait(struct http_request *request, struct coordinator_app *app,
+			      struct job_waiter *waiter, struct job *job, long wait_s,
+			      int finished_status, const char *location)
+{
+	int64_t deadline = clock_monotonic_ms() + wait_s * 1000;
+	struct job current;
+
+	/* Registered before this look, so an end in between is not missed. */
+	while (job_store_get(app->store, job->id, &current) == JOB_STORE_OK) {
+		job_clear(job);
+		*job = current;
+		if (job_status_is_terminal(job->status) || clock_monotonic_ms() >= deadline ||
+		    !job_waiters_wait(app->waiters, waiter, deadline))
+			break;
+	}
+	job_waiters_remove(app->waiters, waiter);
+	if (job_status_is_terminal(job->status)) {
+		http_reply_json(request, finished_status, job_to_json(job), location);
+		return;
+	}
+	/* One more look: the wait may have ended as the job did. */
+	if (job_store_get(app->store, job->id, &current) == JOB_STORE_OK) {
+		job_clear(job);
+		*job = current;
+	}
+	explain_wait(app, job);
+	http_reply_json(request, job_status_is_terminal(job->status) ? finished_status : 202,
+			job_to_json(job), location);
+}
+
 static void handle_submit_job(struct http_request *request)
 {
 	struct coordinator_app *app = app_of(request);
-	struct job_submission submission;
+	struct job_submission *submissions = NULL;
+	struct job *specs = NULL, *jobs = NULL;
+	bool *existed = NULL;
 	char err[WIRE_ERROR_SIZE], location[64];
-	struct job spec, job;
-	bool existed = false;
+	struct job_waiter *waiter = NULL;
+	size_t count = 0, capacity, created = 0;
 	enum job_store_result rc;
+	json_t *json, *answer;
+	long wait_s;
+	bool batch;
 
-	if (job_submission_decode(request->body, request->body_len, &submission, err, sizeof(err)) !=
-	    0) {
+	if (read_wait_param(request, &wait_s) != 0)
+		return;
+	json = wire_parse_object_or_array(request->body, request->body_len, err, sizeof(err));
+	if (json == NULL) {
 		http_reply_error(request, 400, "%s", err);
 		return;
 	}
-	if (job_spec_from_submission(app, &submission, &spec, err, sizeof(err)) != 0) {
-		job_submission_clear(&submission);
-		http_reply_error(request, 400, "%s", err);
+	batch = json_is_array(json);
+	if (batch && wait_s > 0) {
+		json_decref(json);
+		http_reply_error(request, 400, "query parameter 'wait' is for one job, not a batch");
 		return;
 	}
-	rc = job_store_create(app->store, &spec, 1, &job, &existed);
-	job_submission_clear(&submission);
+	capacity = batch ? json_array_size(json) : 1;
+	if (capacity == 0 || capacity > JOB_STORE_BATCH_MAX)
+		capacity = 1; /* decode_submissions answers the error */
+	submissions = calloc(capacity, sizeof(*submissions));
+	specs = calloc(capacity, sizeof(*specs));
+	jobs = calloc(capacity, sizeof(*jobs));
+	existed = calloc(capacity, sizeof(*existed));
+	if (submissions == NULL || specs == NULL || jobs == NULL || existed == NULL) {
+		http_reply_error(request, 500, "out of memory");
+		goto out;
+	}
+	count = decode_submissions(request, app, json, submissions, specs);
+	if (count == 0)
+		goto out;
+	/* A slot for the waiting client before anything is stored: a 503 then changes nothing. */
+	if (wait_s > 0 && (waiter = job_waiters_add(app->waiters, "")) == NULL) {
+		size_t waiting, max_waiters;
+		job_waiters_count(app->waiters, &waiting, &max_waiters);
+		http_reply_retry_later(request, 1,
+				       "%zu clients are already waiting for their jobs (the most the "
+				       "coordinator holds); nothing was stored: retry later, or submit "
+				       "without ?wait and poll GET /jobs/{id}",
+				       max_waiters);
+		goto out;
+	}
+	rc = job_store_create(app->store, specs, count, jobs, existed);
 	if (rc == JOB_STORE_CONFLICT) {
-		http_reply_error(request, 409,
-				 "idempotency_key '%s' was already used for job %s, which has another "
-				 "type or payload; nothing was stored",
-				 job.idempotency_key != NULL ? job.idempotency_key : "", job.id);
-		job_clear(&job);
-		return;
+		size_t i = 0;
+		while (i < count && !existed[i])
+			i++;
+		if (i == count) {
+			http_reply_error(request, 409,
+					 "two jobs of the batch share an idempotency_key but differ in "
+					 "type or payload; nothing was stored");
+		} else {
+			char where[32] = "";
+			if (batch)
+				snprintf(where, sizeof(where), "jobs[%zu]: ", i);
+			http_reply_error(request, 409,
+					 "%sidempotency_key '%s' was already used for job %s, which has "
+					 "another type or payload; nothing was stored",
+					 where, jobs[i].idempotency_key != NULL ? jobs[i].idempotency_key : "",
+					 jobs[i].id);
+		}
+		goto out;
 	}
 	if (rc != JOB_STORE_OK) {
 		reply_store_failure(request, rc, "");
-		return;
+		goto out;
 	}
-	if (existed) {
-		struct job current;
-		log_info("job %s (%s) submitted again with its idempotency_key; not stored twice", job.id,
-			 job.type);
-		/* Answer as GET /jobs/{id} would: with its attempts so far. */
-		if (job_store_get(app->store, job.id, &current) == JOB_STORE_OK) {
-			job_clear(&job);
-			job = current;
+	for (size_t i = 0; i < count; i++) {
+		if (existed[i]) {
+			log_info("job %s (%s) submitted again with its idempotency_key; not stored twice",
+				 jobs[i].id, jobs[i].type);
+			continue;
 		}
-	} else {
-		job.has_attempts = true; /* none yet */
-		if (dispatcher_enqueue(app->dispatcher, &job) != 0)
+		created++;
+		if (dispatcher_enqueue(app->dispatcher, &jobs[i]) != 0)
 			log_error("job %s is stored but could not be queued for dispatch (out of memory); "
 				  "the next start dispatches it",
-				  job.id);
-		log_info("job %s (%s) submitted", job.id, job.type);
+				  jobs[i].id);
 	}
-	explain_wait(app, &job);
-	snprintf(location, sizeof(location), "/jobs/%s", job.id);
-	http_reply_json(request, existed ? 200 : 201, job_to_json(&job), location);
-	job_clear(&job);
+	if (batch) {
+		log_info("%zu job(s) submitted in one batch (%zu new)", count, created);
+		answer = json_array();
+		for (size_t i = 0; i < count; i++) {
+			jobs[i].has_attempts = !existed[i] || jobs[i].has_attempts;
+			json_array_append_new(answer, job_to_json(&jobs[i]));
+		}
+		http_reply_json(request, created > 0 ? 201 : 200, answer, NULL);
+		goto out;
+	}
+	if (existed[0]) {
+		struct job current;
+		/* Answer as GET /jobs/{id} would: with its attempts so far. */
+		if (job_store_get(app->store, jobs[0].id, &current) == JOB_STORE_OK) {
+			job_clear(&jobs[0]);
+			jobs[0] = current;
+		}
+	} else {
+		log_info("job %s (%s) submitted", jobs[0].id, jobs[0].type);
+		jobs[0].has_attempts = true; /* none yet */
+	}
+	snprintf(location, sizeof(location), "/jobs/%s", jobs[0].id);
+	if (waiter != NULL) {
+		job_waiters_watch(app->waiters, waiter, jobs[0].id);
+		answer_after_wait(request, app, waiter, &jobs[0], wait_s, existed[0] ? 200 : 201,
+				  location);
+		waiter = NULL;
+		goto out;
+	}
+	explain_wait(app, &jobs[0]);
+	http_reply_json(request, existed[0] ? 200 : 201, job_to_json(&jobs[0]), location);
+out:
+	if (waiter != NULL)
+		job_waiters_remove(app->waiters, waiter);
+	/* Every element, also those a failed decode left half filled (zeroed ones are no-ops). */
+	for (size_t i = 0; submissions != NULL && jobs != NULL && i < capacity; i++) {
+		job_submission_clear(&submissions[i]);
+		job_clear(&jobs[i]);
+	}
+	free(submissions);
+	free(specs);
+	free(jobs);
+	free(existed);
+	json_decref(json);
 }
 
 static void handle_cancel_job(struct http_request *request)
@@ -179,6 +350,7 @@ static void handle_cancel_job(struct http_request *request)
 	}
 	if (dispatcher_cancel(app->dispatcher, id) != 0)
 		log_error("job %s is CANCELLED but the dispatcher could not be told (out of memory)", id);
+	job_waiters_notify(app->waiters, id);
 	log_info("job %s cancelled (it was %s%s%s)", id, job_status_name(was),
 		 was == JOB_RUNNING ? " on node " : "", was == JOB_RUNNING ? job.node_id : "");
 	http_reply_json(request, 200, job_to_json(&job), NULL);

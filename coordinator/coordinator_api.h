@@ -15,6 +15,7 @@
 #include "dispatcher.h"
 #include "http_server.h"
 #include "job_store.h"
+#include "job_waiters.h"
 #include "node_registry.h"
 
 /* What a submitted job gets for each option it does not give (the coordinator's flags). */
@@ -30,8 +31,12 @@ struct coordinator_app {
 	struct job_store *store;
 	struct node_registry *registry;
 	struct dispatcher *dispatcher;
+	struct job_waiters *waiters; /* POST /jobs?wait=: clients waiting for their job */
 	struct job_defaults defaults;
 };
+
+/* POST /jobs?wait= waits at most this many seconds. */
+#define COORDINATOR_WAIT_MAX_S 60
 
 /* The route table, and its length. */
 extern const struct http_route coordinator_routes[];

@@ -49,7 +49,11 @@ const char coordinator_usage[] =
 	"  --max-body-bytes N          largest request body accepted; larger ones get 413\n"
 	"                              (default 1048576 = 1 MiB; 1024..8388608)\n"
 	"  --http-threads N            HTTP worker threads = connections served at once\n"
-	"                              (default 64; 4..4096)\n"
+	"                              (default 512; 4..4096)\n"
+	"  --max-waiting N             clients that may wait in POST /jobs?wait= at once;\n"
+	"                              one more gets 503 with Retry-After (default: 3/4 of\n"
+	"                              --http-threads, so that the rest serve everyone else;\n"
+	"                              0..4095, below --http-threads)\n"
 	"  --store sqlite|memory       where jobs are kept (default sqlite). sqlite: in\n"
 	"                              DIR/jobs.db, so queued jobs survive a restart; memory:\n"
 	"                              lost when the coordinator stops (tests and demos)\n"
@@ -90,6 +94,7 @@ enum {
 	OPT_CONNECT_TIMEOUT,
 	OPT_MAX_BODY,
 	OPT_HTTP_THREADS,
+	OPT_MAX_WAITING,
 	OPT_LOG_LEVEL,
 	OPT_STORE,
 	OPT_DATA_DIR,
@@ -128,6 +133,7 @@ static const struct ranged_flag ranged_flags[] = {
 	{OPT_MAX_BODY, "--max-body-bytes", 1024, 8388608,
 	 offsetof(struct coordinator_config, max_body_bytes)},
 	{OPT_HTTP_THREADS, "--http-threads", 4, 4096, offsetof(struct coordinator_config, http_threads)},
+	{OPT_MAX_WAITING, "--max-waiting", 0, 4095, offsetof(struct coordinator_config, max_waiting)},
 };
 
 /* "90s", "15m", "36h", "7d" -> ms. Returns 0, or -1 if malformed or outside 1s..3650d. */
@@ -176,6 +182,7 @@ enum config_outcome coordinator_config_parse(int argc, char **argv, struct coord
 		{"connect-timeout-ms", required_argument, NULL, OPT_CONNECT_TIMEOUT},
 		{"max-body-bytes", required_argument, NULL, OPT_MAX_BODY},
 		{"http-threads", required_argument, NULL, OPT_HTTP_THREADS},
+		{"max-waiting", required_argument, NULL, OPT_MAX_WAITING},
 		{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
 		{"store", required_argument, NULL, OPT_STORE},
 		{"data-dir", required_argument, NULL, OPT_DATA_DIR},
@@ -200,7 +207,8 @@ enum config_outcome coordinator_config_parse(int argc, char **argv, struct coord
 	out->retention_ms = 7L * 24 * 3600 * 1000;
 	out->connect_timeout_ms = 3000;
 	out->max_body_bytes = 1048576;
-	out->http_threads = 64;
+	out->http_threads = 512;
+	out->max_waiting = -1; /* 3/4 of --http-threads unless given */
 	out->log_level = LOG_INFO;
 	out->store = COORDINATOR_STORE_SQLITE;
 	snprintf(out->data_dir, sizeof(out->data_dir), "%s", "./mesh-data");
@@ -301,6 +309,15 @@ enum config_outcome coordinator_config_parse(int argc, char **argv, struct coord
 			out->retry_cap_ms = out->retry_base_ms;
 		else
 			out->retry_base_ms = out->retry_cap_ms;
+	}
+	if (out->max_waiting < 0)
+		out->max_waiting = out->http_threads * 3 / 4;
+	if (out->max_waiting >= out->http_threads) {
+		snprintf(err, err_size,
+			 "--max-waiting (%ld) must be below --http-threads (%ld): waiting clients "
+			 "must leave threads for everyone else",
+			 out->max_waiting, out->http_threads);
+		return CONFIG_USAGE_ERROR;
 	}
 	if (out->probe_timeout_ms == 0)
 		out->probe_timeout_ms = out->probe_interval_ms;

@@ -29,6 +29,7 @@ struct coordinator_config {
 	long connect_timeout_ms;
 	long max_body_bytes;
 	long http_threads;
+	long max_waiting;          /* clients POST /jobs?wait= may hold at once; 0 until parsed */
 	enum log_level log_level;
 	enum coordinator_store store; /* --store, default sqlite */
 	char data_dir[1024];          /* --data-dir, default ./mesh-data; the database is jobs.db in it */

@@ -531,6 +531,8 @@ static void record_final(struct dispatcher *dispatcher, struct execution *ex, en
 	} else {
 		log_warn("job %s failed on node %s: %s", ex->job_id, ex->node_id, error);
 	}
+	if (rc == JOB_STORE_OK)
+		job_waiters_notify(dispatcher->config.waiters, ex->job_id);
 	held_job_free(ex->held);
 	ex->held = NULL;
 }
@@ -649,6 +651,8 @@ static void start_execution(struct dispatcher *dispatcher, struct held_job *held
 		if (job_store_finish(dispatcher->store, held->job.id, JOB_FAILED, NULL, error,
 				     ATTEMPT_DISPATCH_FAILED) != JOB_STORE_OK)
 			log_error("job %s: %s, and could not record it", held->job.id, error);
+		else
+			job_waiters_notify(dispatcher->config.waiters, held->job.id);
 		held_job_free(held);
 		if (ex != NULL) {
 			ex->holds_slot = false;

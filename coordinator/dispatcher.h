@@ -40,6 +40,7 @@
 #include <stddef.h>
 
 #include "job_store.h"
+#include "job_waiters.h"
 #include "node_registry.h"
 
 struct dispatcher_config {
@@ -51,6 +52,7 @@ struct dispatcher_config {
 	long lost_after_ms;       /* grace for jobs on a node that turned UNHEALTHY */
 	long priority_aging_ms;
 	size_t response_limit;    /* bytes of an agent's answer; larger answers fail the job */
+	struct job_waiters *waiters; /* told of every job that ends (may be NULL); borrowed */
 };
 
 struct dispatcher;

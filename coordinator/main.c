@@ -211,6 +211,9 @@ int main(int argc, char **argv)
 		.backoff_base_ms = config.retry_base_ms,
 		.backoff_cap_ms = config.retry_cap_ms,
 	};
+	app.waiters = job_waiters_new((size_t)config.max_waiting);
+	if (app.waiters == NULL)
+		log_fatal("out of memory");
 	restore_nodes(app.store, app.registry);
 	struct dispatcher_config dispatch = {
 		.connect_timeout_ms = config.connect_timeout_ms,
@@ -221,6 +224,7 @@ int main(int argc, char **argv)
 		.lost_after_ms = config.lost_after_ms,
 		.priority_aging_ms = config.priority_aging_ms,
 		.response_limit = 8 * 1024 * 1024,
+		.waiters = app.waiters,
 	};
 	app.dispatcher = dispatcher_start(app.store, app.registry, &dispatch, err, sizeof(err));
 	if (app.dispatcher == NULL)
@@ -266,6 +270,7 @@ int main(int argc, char **argv)
 	retention_stop(retention);
 	dispatcher_stop(app.dispatcher);
 	node_registry_free(app.registry);
+	job_waiters_free(app.waiters);
 	job_store_free(app.store);
 	curl_global_cleanup();
 	log_info("stopped");

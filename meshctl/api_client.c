@@ -53,6 +53,11 @@ const char *api_client_base_url(const struct api_client *client)
 	return client->base_url;
 }
 
+void api_client_allow_wait(struct api_client *client, long extra_ms)
+{
+	http_client_set_timeout(client->http, API_REQUEST_TIMEOUT_MS + extra_ms);
+}
+
 void api_error_message(long status, const char *body, size_t len, const char *method,
 		       const char *url, char *err, size_t err_size)
 {

@@ -46,6 +46,9 @@ void api_client_free(struct api_client *client);
 /* Borrowed: valid while client lives. */
 const char *api_client_base_url(const struct api_client *client);
 
+/* Lets the next calls take up to extra_ms longer than API_REQUEST_TIMEOUT_MS (0: back to it). */
+void api_client_allow_wait(struct api_client *client, long extra_ms);
+
 /*
  * Sends method to base_url + path (path starts with '/' and is already
  * URL-encoded), with body as JSON (NULL: no body; "" for an empty body sent

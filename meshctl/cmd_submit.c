@@ -1,7 +1,10 @@
 /*
  * meshctl submit TYPE PAYLOAD [--wait] [--timeout SECONDS] [JOB OPTIONS]
  *
- * POST /jobs with the job options given, then with --wait poll GET
+ * POST /jobs with the job options given. With --wait the POST itself waits
+ * (POST /jobs?wait=SECONDS, at most 60 s, answered when the job has ended);
+ * only when it answers 202 (still running) with time left, or the
+ * coordinator holds too many waiting clients (503), does meshctl poll GET
  * /jobs/{id} (20 ms, then 1.5 times longer each time, at most 500 ms apart)
  * until the job is COMPLETED, FAILED or CANCELLED, or the timeout runs out.
  */
@@ -16,6 +19,9 @@
 #include "display.h"
 #include "options.h"
 #include "wire.h"
+
+/* The most POST /jobs?wait= holds a request (the coordinator's limit). */
+#define SUBMIT_WAIT_MAX_S 60
 
 /* The job as it stands: its JSON with --json, else its fields. */
 static void print_job(struct cmd_context *ctx, const struct api_reply *reply, const struct job *job,
@@ -86,10 +92,32 @@ static int cmd_submit_exec(struct cmd_context *ctx)
 		cmd_error(ctx, "out of memory");
 		goto out;
 	}
-	if (api_client_call(ctx->api, "POST", "/jobs", body, &reply, err, sizeof(err)) != 0) {
+	if (options->wait) {
+		/* Whole seconds the server may hold the request: the wait, but at most its limit. */
+		long wait_s = (long)(options->timeout_ms / 1000);
+		char path[32];
+		if (wait_s > SUBMIT_WAIT_MAX_S)
+			wait_s = SUBMIT_WAIT_MAX_S;
+		snprintf(path, sizeof(path), "/jobs?wait=%ld", wait_s);
+		api_client_allow_wait(ctx->api, wait_s * 1000);
+		if (api_client_call(ctx->api, "POST", path, body, &reply, err, sizeof(err)) != 0) {
+			/* 503: too many clients wait already, and nothing was stored: submit, then poll. */
+			if (reply.status != 503) {
+				cmd_error(ctx, "%s", err);
+				goto out;
+			}
+			api_reply_clear(&reply);
+		}
+		api_client_allow_wait(ctx->api, 0);
+	}
+	if (reply.status == 0 &&
+	    api_client_call(ctx->api, "POST", "/jobs", body, &reply, err, sizeof(err)) != 0) {
 		cmd_error(ctx, "%s", err);
 		goto out;
 	}
+	/* 202: the job was stored; the wait ran out before it ended. */
+	if (reply.status == 202)
+		reply.status = 201;
 	if (cmd_decode_job(ctx, "POST", "/jobs", &reply, &job) != 0)
 		goto out;
 	/* 200, not 201: the idempotency key was used before, for this same job. */

@@ -56,6 +56,8 @@ static void coordinator_start(struct coordinator *c)
 		.timeout_ms = 60000, .max_attempts = 1, .backoff_base_ms = 1000, .backoff_cap_ms = 60000};
 	c->app.store = job_store_memory_new();
 	c->app.registry = node_registry_new();
+	c->app.waiters = job_waiters_new(1);
+	dispatch.waiters = c->app.waiters;
 	ck_assert_ptr_nonnull(c->app.store);
 	ck_assert_ptr_nonnull(c->app.registry);
 	c->app.dispatcher = dispatcher_start(c->app.store, c->app.registry, &dispatch, err, sizeof(err));
@@ -72,6 +74,7 @@ static void coordinator_stop(struct coordinator *c)
 	http_server_stop(c->server);
 	dispatcher_stop(c->app.dispatcher);
 	node_registry_free(c->app.registry);
+	job_waiters_free(c->app.waiters);
 	job_store_free(c->app.store);
 }
 
@@ -84,6 +87,7 @@ struct reply {
 	char location[256];
 	char allow[128];
 	char content_type[128];
+	char retry_after[32];
 	json_t *json; /* the body parsed, or NULL */
 };
 
@@ -125,6 +129,7 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *arg)
 	take_header(line, len, "Location", r->location, sizeof(r->location));
 	take_header(line, len, "Allow", r->allow, sizeof(r->allow));
 	take_header(line, len, "Content-Type", r->content_type, sizeof(r->content_type));
+	take_header(line, len, "Retry-After", r->retry_after, sizeof(r->retry_after));
 	return len;
 }
 
@@ -243,7 +248,7 @@ static const struct {
 	{"{\"type\":\"echo\"",
 	 "body is not valid JSON: '}' expected near end of file at line 1 column 14", NULL},
 	{"\"x\"", "body is not valid JSON: '[' or '{' expected near '\"x\"' at line 1 column 3", NULL},
-	{"[1,2]", "body must be a JSON object", NULL},
+	{"[1,2]", "jobs[0]: a job must be a JSON object", NULL},
 	{"{\"type\":\"echo\",\"payload\":\"\xff\"}",
 	 "body is not valid JSON: unable to decode byte 0xff near '\"' at line 1 column 26", NULL},
 	{"{\"type\":\"echo\",\"type\":\"echo\",\"payload\":\"x\"}",
@@ -897,6 +902,103 @@ START_TEST(test_coordinator_api_drains_and_removes_nodes)
 }
 END_TEST
 
+
+/* ---- batches and waiting ----------------------------------------------------------------- */
+
+START_TEST(test_coordinator_api_takes_a_batch_in_one_piece)
+{
+	struct coordinator c;
+	CURL *curl = curl_easy_init();
+	struct reply r;
+
+	coordinator_start(&c);
+	call(curl, &c, "POST", "/jobs",
+	     "[{\"type\":\"nothing-runs-this\",\"payload\":\"1\"},"
+	     "{\"type\":\"nothing-runs-this\",\"payload\":\"2\",\"priority\":\"high\"},"
+	     "{\"type\":\"nothing-runs-this\",\"payload\":\"3\",\"idempotency_key\":\"b-3\"}]",
+	     201, &r);
+	ck_assert(json_is_array(r.json));
+	ck_assert_uint_eq(json_array_size(r.json), 3);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(r.json, 1), "priority")), "high");
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(r.json, 2), "status")), "QUEUED");
+	reply_clear(&r);
+	ck_assert_uint_eq(job_count(curl, &c), 3);
+
+	/* One bad element rejects the batch, naming its index; nothing is stored. */
+	call(curl, &c, "POST", "/jobs",
+	     "[{\"type\":\"nothing-runs-this\",\"payload\":\"4\"},{\"payload\":\"5\"}]", 400, &r);
+	ck_assert_str_eq(error_of(&r), "jobs[1]: field 'type' is missing");
+	reply_clear(&r);
+	call(curl, &c, "POST", "/jobs", "[{\"type\":\"nothing-runs-this\",\"payload\":\"4\"},7]", 400, &r);
+	ck_assert_str_eq(error_of(&r), "jobs[1]: a job must be a JSON object");
+	reply_clear(&r);
+	call(curl, &c, "POST", "/jobs", "[]", 400, &r);
+	assert_error_mentions(&r, "empty batch", "1 to 1000 jobs");
+	reply_clear(&r);
+	/* A key used before with other content: 409 naming the element; nothing stored. */
+	call(curl, &c, "POST", "/jobs",
+	     "[{\"type\":\"nothing-runs-this\",\"payload\":\"6\"},"
+	     "{\"type\":\"nothing-runs-this\",\"payload\":\"other\",\"idempotency_key\":\"b-3\"}]",
+	     409, &r);
+	assert_error_mentions(&r, "batch key reused", "jobs[1]: idempotency_key 'b-3'");
+	reply_clear(&r);
+	call(curl, &c, "POST", "/jobs?wait=5", "[{\"type\":\"nothing-runs-this\",\"payload\":\"7\"}]",
+	     400, &r);
+	assert_error_mentions(&r, "batch with wait", "not a batch");
+	reply_clear(&r);
+	ck_assert_uint_eq(job_count(curl, &c), 3);
+
+	curl_easy_cleanup(curl);
+	coordinator_stop(&c);
+}
+END_TEST
+
+START_TEST(test_coordinator_api_waits_for_a_job_and_says_when_it_did_not_end)
+{
+	struct coordinator c;
+	CURL *curl = curl_easy_init();
+	struct reply r;
+	struct job_waiter *taken;
+	int64_t started;
+
+	coordinator_start(&c);
+	started = clock_monotonic_ms();
+	call(curl, &c, "POST", "/jobs?wait=1", "{\"type\":\"nothing-runs-this\",\"payload\":\"x\"}", 202, &r);
+	ck_assert_int_ge(clock_monotonic_ms() - started, 950);
+	ck_assert_str_eq(string_member(&r, "status"), "QUEUED");
+	ck_assert_ptr_nonnull(json_object_get(r.json, "reason"));
+	ck_assert_str_ne(r.location, "");
+	reply_clear(&r);
+	/* wait=0 is no wait: 201 at once. */
+	call(curl, &c, "POST", "/jobs?wait=0", "{\"type\":\"nothing-runs-this\",\"payload\":\"x\"}", 201, &r);
+	reply_clear(&r);
+
+	static const char *const bad[] = {"/jobs?wait=61", "/jobs?wait=-1", "/jobs?wait=abc",
+					  "/jobs?wait=", "/jobs?wait=1.5"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		call(curl, &c, "POST", bad[i], "{\"type\":\"nothing-runs-this\",\"payload\":\"x\"}", 400, &r);
+		assert_error_mentions(&r, bad[i], "query parameter 'wait' must be a whole number of seconds from 0 to 60");
+		reply_clear(&r);
+	}
+	call(curl, &c, "POST", "/jobs?wiat=1", "{\"type\":\"nothing-runs-this\",\"payload\":\"x\"}", 400, &r);
+	assert_error_mentions(&r, "typo", "unknown query parameter 'wiat'");
+	reply_clear(&r);
+
+	/* The one waiting place is taken: 503 with Retry-After, and nothing is stored. */
+	taken = job_waiters_add(c.app.waiters, "j-000000000000");
+	ck_assert_ptr_nonnull(taken);
+	call(curl, &c, "POST", "/jobs?wait=5", "{\"type\":\"nothing-runs-this\",\"payload\":\"x\"}", 503, &r);
+	ck_assert_str_eq(r.retry_after, "1");
+	assert_error_mentions(&r, "too many waiters", "nothing was stored");
+	reply_clear(&r);
+	job_waiters_remove(c.app.waiters, taken);
+	ck_assert_uint_eq(job_count(curl, &c), 2);
+
+	curl_easy_cleanup(curl);
+	coordinator_stop(&c);
+}
+END_TEST
+
 static Suite *coordinator_api_suite(void)
 {
 	Suite *s = suite_create("coordinator_api");
@@ -913,6 +1015,8 @@ static Suite *coordinator_api_suite(void)
 	tcase_add_test(tc, test_coordinator_api_lists_jobs_with_filters_and_refuses_bad_queries);
 	tcase_add_test(tc, test_coordinator_api_concurrent_submissions_are_all_stored);
 	tcase_add_test(tc, test_coordinator_api_error_messages_survive_non_utf8_input);
+	tcase_add_test(tc, test_coordinator_api_takes_a_batch_in_one_piece);
+	tcase_add_test(tc, test_coordinator_api_waits_for_a_job_and_says_when_it_did_not_end);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("nodes");

@@ -57,7 +57,8 @@ START_TEST(test_coordinator_config_defaults)
 	ck_assert_int_eq(config.retention_ms, 7L * 24 * 3600 * 1000);
 	ck_assert_int_eq(config.connect_timeout_ms, 3000);
 	ck_assert_int_eq(config.max_body_bytes, 1048576);
-	ck_assert_int_eq(config.http_threads, 64);
+	ck_assert_int_eq(config.http_threads, 512);
+	ck_assert_int_eq(config.max_waiting, 384);
 	ck_assert_int_eq(config.log_level, LOG_INFO);
 	ck_assert_int_eq(config.store, COORDINATOR_STORE_SQLITE);
 	ck_assert_str_eq(config.data_dir, "./mesh-data");
@@ -392,7 +393,8 @@ START_TEST(test_coordinator_config_parses_again_from_a_clean_slate)
 	ck_assert_int_eq(config.http_threads, 8);
 	/* A second parse starts from the defaults, not from the last one. */
 	ck_assert_int_eq(parse(&config, err, sizeof(err), NO_ARGS), CONFIG_RUN);
-	ck_assert_int_eq(config.http_threads, 64);
+	ck_assert_int_eq(config.http_threads, 512);
+	ck_assert_int_eq(config.max_waiting, 384);
 	ck_assert_str_eq(config.listen, "0.0.0.0:8080");
 }
 END_TEST
@@ -433,6 +435,19 @@ START_TEST(test_coordinator_config_takes_retention_and_retry_bounds)
 			      "--retention '%s' accepted", bad[i]);
 		ck_assert_msg(strstr(err, "--retention") != NULL, "error '%s'", err);
 	}
+	/* --max-waiting: 3/4 of the threads unless given; always below them. */
+	ck_assert_int_eq(parse(&config, err, sizeof(err), ARGS("--http-threads", "100")), CONFIG_RUN);
+	ck_assert_int_eq(config.max_waiting, 75);
+	ck_assert_int_eq(parse(&config, err, sizeof(err), ARGS("--max-waiting", "0")), CONFIG_RUN);
+	ck_assert_int_eq(config.max_waiting, 0);
+	ck_assert_int_eq(parse(&config, err, sizeof(err),
+			       ARGS("--http-threads", "8", "--max-waiting", "8")),
+			 CONFIG_USAGE_ERROR);
+	ck_assert_msg(strstr(err, "--max-waiting") != NULL, "error '%s'", err);
+	ck_assert_int_eq(parse(&config, err, sizeof(err), ARGS("--max-waiting", "-1")),
+			 CONFIG_USAGE_ERROR);
+	ck_assert_int_eq(parse(&config, err, sizeof(err), ARGS("--max-waiting", "4096")),
+			 CONFIG_USAGE_ERROR);
 	/* The old name of --default-timeout-ms still works. */
 	ck_assert_int_eq(parse(&config, err, sizeof(err), ARGS("--execute-timeout-ms", "5000")), CONFIG_RUN);
 	ck_assert_int_eq(config.default_timeout_ms, 5000);

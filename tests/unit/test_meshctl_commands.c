@@ -682,7 +682,7 @@ START_TEST(test_meshctl_submit_existing_job_for_the_key_says_so)
 				  "result:  hello from the agent, with a result that is too long for a table\n");
 	ck_assert_str_eq(run.err, "meshctl: job j-echo already existed for --idempotency-key 'done'; "
 				  "nothing new was submitted\n");
-	ck_assert_requests("POST /jobs [{\"idempotency_key\":\"done\",\"payload\":\"hi\",\"type\":\"echo\"}]\n");
+	ck_assert_requests("POST /jobs?wait=60 [{\"idempotency_key\":\"done\",\"payload\":\"hi\",\"type\":\"echo\"}]\n");
 	run_clear(&run);
 }
 END_TEST
@@ -703,7 +703,7 @@ START_TEST(test_meshctl_submit_key_of_another_job_and_full_disk_exit_4)
 	ck_assert_str_eq(run.out, "");
 	ck_assert_ptr_nonnull(strstr(run.err, "meshctl: the coordinator's disk is full; the job was not "
 					      "stored (HTTP 507 from POST "));
-	ck_assert_requests("POST /jobs [{\"payload\":\"x\",\"type\":\"full\"}]\n");
+	ck_assert_requests("POST /jobs?wait=60 [{\"payload\":\"x\",\"type\":\"full\"}]\n");
 	run_clear(&run);
 }
 END_TEST
@@ -720,7 +720,8 @@ START_TEST(test_meshctl_submit_wait_cancelled_exits_1)
 				  "node:    n-0b7e5c1d9a2f\n"
 				  "error:   cancelled by request\n");
 	ck_assert_str_eq(run.err, "");
-	ck_assert_requests("POST /jobs [{\"payload\":\"x\",\"type\":\"cancelling\"}]\n"
+	/* The fake ignores ?wait (it answers at once, QUEUED): meshctl then polls. */
+	ck_assert_requests("POST /jobs?wait=60 [{\"payload\":\"x\",\"type\":\"cancelling\"}]\n"
 			   "GET /jobs/j-cancelling\n");
 	run_clear(&run);
 

@@ -1,0 +1,137 @@
+/*
+ * Lock: job_waiters.lock guards the list, each waiter's notified flag and
+ * the count. Waiters sleep on their own condition variable with that lock;
+ * notify signals only the waiters of its job. The list is short (at most the
+ * cap, a few hundred), so a linear scan under the lock costs less than a
+ * hash table would save.
+ */
+#include "job_waiters.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "model.h"
+
+struct job_waiter {
+	struct job_waiter *prev, *next;
+	char job_id[MESH_ID_SIZE];
+	pthread_cond_t wake;
+	bool notified;
+};
+
+struct job_waiters {
+	pthread_mutex_t lock;
+	struct job_waiter *head;
+	size_t count;
+	size_t max_waiters;
+};
+
+struct job_waiters *job_waiters_new(size_t max_waiters)
+{
+	struct job_waiters *waiters = calloc(1, sizeof(*waiters));
+	if (waiters == NULL)
+		return NULL;
+	pthread_mutex_init(&waiters->lock, NULL);
+	waiters->max_waiters = max_waiters;
+	return waiters;
+}
+
+void job_waiters_free(struct job_waiters *waiters)
+{
+	if (waiters == NULL)
+		return;
+	pthread_mutex_destroy(&waiters->lock);
+	free(waiters);
+}
+
+struct job_waiter *job_waiters_add(struct job_waiters *waiters, const char *job_id)
+{
+	struct job_waiter *waiter = calloc(1, sizeof(*waiter));
+	pthread_condattr_t attr;
+
+	if (waiter == NULL)
+		return NULL;
+	strncpy(waiter->job_id, job_id, sizeof(waiter->job_id) - 1);
+	/* Deadlines are monotonic: a wall-clock step must not cut a wait short or stretch it. */
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&waiter->wake, &attr);
+	pthread_condattr_destroy(&attr);
+	pthread_mutex_lock(&waiters->lock);
+	if (waiters->count >= waiters->max_waiters) {
+		pthread_mutex_unlock(&waiters->lock);
+		pthread_cond_destroy(&waiter->wake);
+		free(waiter);
+		return NULL;
+	}
+	waiter->next = waiters->head;
+	if (waiter->next != NULL)
+		waiter->next->prev = waiter;
+	waiters->head = waiter;
+	waiters->count++;
+	pthread_mutex_unlock(&waiters->lock);
+	return waiter;
+}
+
+void job_waiters_watch(struct job_waiters *waiters, struct job_waiter *waiter, const char *job_id)
+{
+	pthread_mutex_lock(&waiters->lock);
+	strncpy(waiter->job_id, job_id, sizeof(waiter->job_id) - 1);
+	pthread_mutex_unlock(&waiters->lock);
+}
+
+bool job_waiters_wait(struct job_waiters *waiters, struct job_waiter *waiter, int64_t deadline_ms)
+{
+	struct timespec until = {.tv_sec = (time_t)(deadline_ms / 1000),
+				 .tv_nsec = (long)(deadline_ms % 1000) * 1000000L};
+	bool notified;
+
+	pthread_mutex_lock(&waiters->lock);
+	while (!waiter->notified &&
+	       pthread_cond_timedwait(&waiter->wake, &waiters->lock, &until) == 0)
+		;
+	notified = waiter->notified;
+	pthread_mutex_unlock(&waiters->lock);
+	return notified;
+}
+
+void job_waiters_remove(struct job_waiters *waiters, struct job_waiter *waiter)
+{
+	if (waiter == NULL)
+		return;
+	pthread_mutex_lock(&waiters->lock);
+	if (waiter->prev != NULL)
+		waiter->prev->next = waiter->next;
+	else
+		waiters->head = waiter->next;
+	if (waiter->next != NULL)
+		waiter->next->prev = waiter->prev;
+	waiters->count--;
+	pthread_mutex_unlock(&waiters->lock);
+	pthread_cond_destroy(&waiter->wake);
+	free(waiter);
+}
+
+void job_waiters_notify(struct job_waiters *waiters, const char *job_id)
+{
+	if (waiters == NULL)
+		return;
+	pthread_mutex_lock(&waiters->lock);
+	for (struct job_waiter *waiter = waiters->head; waiter != NULL; waiter = waiter->next) {
+		if (strcmp(waiter->job_id, job_id) == 0) {
+			waiter->notified = true;
+			pthread_cond_signal(&waiter->wake);
+		}
+	}
+	pthread_mutex_unlock(&waiters->lock);
+}
+
+void job_waiters_count(struct job_waiters *waiters, size_t *waiting, size_t *max_waiters)
+{
+	pthread_mutex_lock(&waiters->lock);
+	*waiting = waiters->count;
+	*max_waiters = waiters->max_waiters;
+	pthread_mutex_unlock(&waiters->lock);
+}

@@ -1,0 +1,58 @@
+/*
+ * job_waiters: lets HTTP handlers wait for a job to finish (POST
+ * /jobs?wait=SECONDS) without polling the store.
+ *
+ * A handler registers its interest (job_waiters_add) before it looks at the
+ * job's status one last time, then sleeps in job_waiters_wait; whoever
+ * finishes a job (the dispatcher, a cancel) calls job_waiters_notify after
+ * the store has the outcome. Registering first means a job that finishes in
+ * between is not missed.
+ *
+ * The number of waiting clients is capped (each holds one of civetweb's
+ * connection threads): job_waiters_add refuses beyond the cap, and the
+ * handler answers 503 with Retry-After rather than starving other requests.
+ *
+ * Threads: every function is safe from any thread. One mutex guards the list
+ * of waiters; each waiter has its own condition variable on that mutex.
+ * Ownership: a struct job_waiter is owned by the handler that added it, until
+ * job_waiters_remove.
+ */
+#ifndef MESH_JOB_WAITERS_H
+#define MESH_JOB_WAITERS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct job_waiters;
+struct job_waiter;
+
+/* A registry that admits at most max_waiters at once. NULL if out of memory. */
+struct job_waiters *job_waiters_new(size_t max_waiters);
+void job_waiters_free(struct job_waiters *waiters);
+
+/*
+ * Registers interest in job_id ("" to take a place first and name the job
+ * later with job_waiters_watch); NULL if the cap is reached (or out of memory).
+ */
+struct job_waiter *job_waiters_add(struct job_waiters *waiters, const char *job_id);
+
+/* Names the job a waiter added with "" waits for. */
+void job_waiters_watch(struct job_waiters *waiters, struct job_waiter *waiter, const char *job_id);
+
+/*
+ * Sleeps until job_id is notified or deadline_ms (clock_monotonic_ms) passes.
+ * Returns true if it was notified.
+ */
+bool job_waiters_wait(struct job_waiters *waiters, struct job_waiter *waiter, int64_t deadline_ms);
+
+/* Unregisters and frees waiter. */
+void job_waiters_remove(struct job_waiters *waiters, struct job_waiter *waiter);
+
+/* Wakes every waiter of job_id (the job reached a terminal status). */
+void job_waiters_notify(struct job_waiters *waiters, const char *job_id);
+
+/* How many are waiting now, and the cap. */
+void job_waiters_count(struct job_waiters *waiters, size_t *waiting, size_t *max_waiters);
+
+#endif

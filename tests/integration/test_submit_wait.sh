@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Submit-and-wait and batches with real processes: POST /jobs?wait= answers
+# with the finished job, or 202 with the job as it stands when the wait runs
+# out; a cancel ends a wait at once; beyond --max-waiting a client gets 503
+# with Retry-After (nothing stored) while other requests are still served;
+# meshctl submit --wait uses the wait and falls back to polling; a batch is
+# stored in one piece and runs.
+# shellcheck disable=SC2317
+. "$(dirname "$0")/lib.sh"
+
+start_coordinator --http-threads 8 --max-waiting 2
+start_agent solo --capacity 4
+check "agent registered" wait_until 10 nodes_registered 1
+
+# post_wait SECONDS BODY OUT: POST /jobs?wait=SECONDS; the answer's body goes to OUT, its status to OUT.status.
+post_wait() {
+	curl -s --max-time 70 -o "$3" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+		--data-binary "$2" "$COORD_URL/jobs?wait=$1" >"$3.status"
+}
+now_ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
+
+post_wait 5 '{"type":"echo","payload":"waited for"}' "$WORK/short"
+check_eq "a short job: 201 once it has finished" "201" "$(cat "$WORK/short.status")"
+check_eq "with its result" "COMPLETED waited for" "$(jq -r '"\(.status) \(.result)"' "$WORK/short")"
+
+t0=$(now_ms)
+post_wait 1 '{"type":"sleep","payload":"3000"}' "$WORK/long"
+check_eq "a job that outlasts the wait: 202" "202" "$(cat "$WORK/long.status")"
+check_eq "with the job as it stands" "RUNNING" "$(jq -r .status "$WORK/long")"
+check "after about the wait (1 s)" test $(($(now_ms) - t0)) -lt 2500
+
+# A cancel ends a wait at once.
+post_wait 20 '{"type":"sleep","payload":"20000"}' "$WORK/cancelled" &
+waiter=$!
+running_sleep() { api_get '/jobs?status=RUNNING&type=sleep&limit=10' | jq -e '[.jobs[] | select(.payload == "20000")] | length == 1' >/dev/null; }
+check "the waited-for job runs" wait_until 10 running_sleep
+id=$(api_get '/jobs?status=RUNNING&type=sleep&limit=10' | jq -r '.jobs[] | select(.payload == "20000") | .id')
+t0=$(now_ms)
+api_post "/jobs/$id/cancel" "" >/dev/null
+wait "$waiter"
+check "the wait ends soon after the cancel" test $(($(now_ms) - t0)) -lt 3000
+check_eq "answering the CANCELLED job (201: it has ended)" "201 CANCELLED" "$(cat "$WORK/cancelled.status") $(jq -r .status "$WORK/cancelled")"
+
+# Two clients may wait (--max-waiting 2); a third gets 503 and nothing is stored.
+before=$(count_jobs type=sleep)
+post_wait 10 '{"type":"sleep","payload":"2500"}' "$WORK/w1" &
+w1=$!
+post_wait 10 '{"type":"sleep","payload":"2500"}' "$WORK/w2" &
+w2=$!
+two_waiting() { [ "$(count_jobs type=sleep)" = $((before + 2)) ]; }
+check "two clients wait" wait_until 10 two_waiting
+status=$(curl -s --max-time 10 -D "$WORK/h3" -o "$WORK/w3.out" -w '%{http_code}' -X POST \
+	-H 'Content-Type: application/json' --data-binary '{"type":"sleep","payload":"2500"}' "$COORD_URL/jobs?wait=10")
+check_eq "a third waiting client gets 503" "503" "$status"
+check_contains "with Retry-After" "Retry-After: 1" "$(tr -d '\r' <"$WORK/h3")"
+check_contains "saying why" "already waiting" "$(jq -r .error "$WORK/w3.out")"
+check_eq "and nothing was stored for it" "$((before + 2))" "$(count_jobs type=sleep)"
+t0=$(now_ms)
+check_eq "meanwhile other requests are served" "200" "$(http_status "$COORD_URL/healthz")"
+check "at once" test $(($(now_ms) - t0)) -lt 1000
+wait "$w1" "$w2"
+check_eq "the two waiting clients got their finished jobs" "201 201 COMPLETED COMPLETED" "$(cat "$WORK/w1.status") $(cat "$WORK/w2.status") $(jq -r .status "$WORK/w1") $(jq -r .status "$WORK/w2")"
+
+# meshctl submit --wait rides on ?wait.
+t0=$(now_ms)
+out=$("$BIN/meshctl" --coordinator "$COORD_URL" submit sleep 300 --wait)
+check_eq "meshctl submit --wait exits 0 for a completed job" "0" "$?"
+check_contains "and prints it" "COMPLETED" "$out"
+
+# A batch: one commit, all run.
+batch=$(jq -cn '[range(0; 100) | {type: "echo", payload: "b\(.)"}]')
+status=$(curl -s --max-time 20 -o "$WORK/batch.out" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+	--data-binary "$batch" "$COORD_URL/jobs")
+check_eq "a batch of 100 is accepted with 201" "201" "$status"
+check_eq "answered with the 100 jobs in order" "100 b0 b99" "$(jq -r '"\(length) \(.[0].payload) \(.[99].payload)"' "$WORK/batch.out")"
+batch_done() { [ "$(api_get '/jobs?type=echo&status=COMPLETED&limit=10000' | jq '[.jobs[] | select(.payload | startswith("b"))] | length')" = 100 ]; }
+check "all 100 complete" wait_until 30 batch_done
+bad=$(jq -cn '[range(0; 5) | {type: "echo", payload: "c\(.)"}] | .[3].type = "bad type"')
+status=$(curl -s --max-time 20 -o "$WORK/bad.out" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+	--data-binary "$bad" "$COORD_URL/jobs")
+check_eq "a batch with a bad element is refused" "400" "$status"
+check_contains "naming its index" "jobs[3]: field 'type'" "$(jq -r .error "$WORK/bad.out")"
+check_eq "and nothing of it is stored" "0" "$(api_get '/jobs?type=echo&limit=10000' | jq '[.jobs[] | select(.payload | startswith("c"))] | length')"
+
+check "coordinator stops cleanly" stop_daemon "$COORD_PID"
+finish
