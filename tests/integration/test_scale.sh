@@ -4,7 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 
 JOBS=2000
-start_coordinator --probe-interval-ms 1000 --execute-timeout-ms 120000
+start_coordinator --probe-interval-ms 1000 --default-timeout-ms 120000 --http-threads 64  # a fixed HTTP pool: what must not grow with the jobs is the rest
 for name in a1 a2 a3 a4; do
 	start_agent "$name" --capacity 512
 done
