@@ -10,11 +10,14 @@ for name in a1 a2 a3 a4; do
 done
 check "four agents with 512 slots each register" wait_until 20 nodes_registered 4
 
-# One curl process posts all the jobs over 64 parallel connections.
+# One curl process posts all the jobs over 64 parallel connections. Each job
+# sleeps 20 s: the dispatcher marks jobs RUNNING one durable commit at a time,
+# so starting 2,000 takes seconds under ASan on a busy machine, and the first
+# must still run when the last starts.
 urls=()
 for ((i = 0; i < JOBS; i++)); do urls+=("$COORD_URL/jobs"); done
 curl -s --max-time 120 -Z --parallel-max 64 -H 'Content-Type: application/json' \
-	-d '{"type":"sleep","payload":"8000"}' -o /dev/null "${urls[@]}"
+	-d '{"type":"sleep","payload":"20000"}' -o /dev/null "${urls[@]}"
 check_eq "all $JOBS jobs were accepted" "$JOBS" "$(count_jobs)"
 
 in_flight() { [ "$(api_get /healthz | jq .in_flight)" = "$JOBS" ]; }
