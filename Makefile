@@ -90,3 +90,23 @@ demo: deps
 
 clean:
 	rm -rf build bin
+
+# ---- benchmarks (issue 4): never part of `make test` ----------------------
+#   make bench                          every scenario (about 5 minutes on 2 cores)
+#   make bench SCENARIOS="e2e submit"   a subset (ceiling always runs); bench/run.sh --help
+# The daemons are the release build in bin/; the bench tools are built with the
+# same release flags and warnings into build/bench/.
+BENCH_HEADERS = $(wildcard bench/*.h)
+build/bench/obj/%.o: bench/%.c $(BENCH_HEADERS) common/clock.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(WARN) $(RELEASE_FLAGS) -Ibench -Icommon -c $< -o $@
+build/bench/loadgen: build/bench/obj/loadgen.o build/bench/obj/bench_http.o build/bench/obj/bench_stats.o build/release/obj/common/clock.o
+	$(CC) $(RELEASE_FLAGS) -o $@ $^ $(LIBS) -lm
+build/bench/ceiling: build/bench/obj/ceiling.o
+	$(CC) $(RELEASE_FLAGS) -o $@ $^ $(LIBS)
+
+BENCH_BINS = build/bench/loadgen build/bench/ceiling
+# `deps` first, as for test and demo (it installs the sqlite3 CLI the big-store scenario uses).
+bench: deps
+	@$(MAKE) --no-print-directory all $(BENCH_BINS)
+	@bench/run.sh $(SCENARIOS)

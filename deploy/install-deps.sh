@@ -3,7 +3,7 @@
 # As root it installs what is missing; otherwise it prints the one command to run.
 set -eu
 
-PACKAGES="build-essential pkg-config libcivetweb-dev libcurl4-openssl-dev libjansson-dev libsqlite3-dev check curl jq iproute2 procps"
+PACKAGES="build-essential pkg-config libcivetweb-dev libcurl4-openssl-dev libjansson-dev libsqlite3-dev check curl jq iproute2 procps sqlite3"
 
 missing=""
 for pkg in $PACKAGES; do
