@@ -10,8 +10,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
+#include "deadline.h"
 #include "model.h"
 
 struct job_waiter {
@@ -49,16 +48,14 @@ void job_waiters_free(struct job_waiters *waiters)
 struct job_waiter *job_waiters_add(struct job_waiters *waiters, const char *job_id)
 {
 	struct job_waiter *waiter = calloc(1, sizeof(*waiter));
-	pthread_condattr_t attr;
 
 	if (waiter == NULL)
 		return NULL;
 	strncpy(waiter->job_id, job_id, sizeof(waiter->job_id) - 1);
-	/* Deadlines are monotonic: a wall-clock step must not cut a wait short or stretch it. */
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&waiter->wake, &attr);
-	pthread_condattr_destroy(&attr);
+	if (deadline_cond_init(&waiter->wake) != 0) {
+		free(waiter);
+		return NULL;
+	}
 	pthread_mutex_lock(&waiters->lock);
 	if (waiters->count >= waiters->max_waiters) {
 		pthread_mutex_unlock(&waiters->lock);
@@ -84,13 +81,10 @@ void job_waiters_watch(struct job_waiters *waiters, struct job_waiter *waiter, c
 
 bool job_waiters_wait(struct job_waiters *waiters, struct job_waiter *waiter, int64_t deadline_ms)
 {
-	struct timespec until = {.tv_sec = (time_t)(deadline_ms / 1000),
-				 .tv_nsec = (long)(deadline_ms % 1000) * 1000000L};
 	bool notified;
 
 	pthread_mutex_lock(&waiters->lock);
-	while (!waiter->notified &&
-	       pthread_cond_timedwait(&waiter->wake, &waiters->lock, &until) == 0)
+	while (!waiter->notified && !deadline_cond_wait(&waiter->wake, &waiters->lock, deadline_ms))
 		;
 	notified = waiter->notified;
 	pthread_mutex_unlock(&waiters->lock);

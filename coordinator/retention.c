@@ -8,9 +8,9 @@
 #include <sched.h>
 #include <stdbool.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "clock.h"
+#include "deadline.h"
 #include "log.h"
 
 /* Jobs deleted per store call: small enough that one call is a few milliseconds. */
@@ -47,21 +47,14 @@ size_t retention_prune_once(struct job_store *store, int64_t retention_ms, int64
 	return total;
 }
 
+/* Waits ms, or less if stopped; returns whether it is stopping. */
 static bool wait_or_stop(struct retention *retention, int64_t ms)
 {
-	struct timespec until;
+	int64_t deadline = clock_monotonic_ms() + ms;
 	bool stopping;
 
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += (time_t)(ms / 1000);
-	until.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
 	pthread_mutex_lock(&retention->lock);
-	while (!retention->stopping &&
-	       pthread_cond_timedwait(&retention->wake, &retention->lock, &until) == 0)
+	while (!retention->stopping && !deadline_cond_wait(&retention->wake, &retention->lock, deadline))
 		;
 	stopping = retention->stopping;
 	pthread_mutex_unlock(&retention->lock);
@@ -93,7 +86,7 @@ struct retention *retention_start(struct job_store *store, int64_t retention_ms,
 	retention->retention_ms = retention_ms;
 	retention->interval_ms = interval_ms > 0 ? interval_ms : 1000;
 	pthread_mutex_init(&retention->lock, NULL);
-	pthread_cond_init(&retention->wake, NULL);
+	deadline_cond_init(&retention->wake);
 	if (pthread_create(&retention->thread, NULL, retention_main, retention) != 0) {
 		pthread_cond_destroy(&retention->wake);
 		pthread_mutex_destroy(&retention->lock);

@@ -2,11 +2,11 @@
  * deadline: condition variables that wait until a point on the monotonic
  * clock (clock_monotonic_ms), so that a stop request wakes a waiting thread at
  * once and a change of the wall clock cannot stretch or cut a wait.
- * Stateless and thread-safe. (A candidate for common/: the coordinator needs
- * the same thing.)
+ * Stateless and thread-safe. Used by the agent's executor, execution records
+ * and registration, and the coordinator's waiting clients and pruner.
  */
-#ifndef MESH_AGENT_DEADLINE_H
-#define MESH_AGENT_DEADLINE_H
+#ifndef MESH_DEADLINE_H
+#define MESH_DEADLINE_H
 
 #include <pthread.h>
 #include <stdbool.h>
