@@ -15,13 +15,54 @@ struct http_server {
 	int port;
 };
 
-/* header_name/header_value: one more header (Allow, Retry-After), or NULL. */
+/* An answer up to this size goes out in one write (status line, headers and body). */
+#define ONE_WRITE_MAX 16384
+
+/*
+ * header_name/header_value: one more header (Allow, Retry-After), or NULL.
+ *
+ * The answer is written by hand in one buffer rather than through civetweb's
+ * header API, which sends each header line with its own send(): with
+ * TCP_NODELAY that is 8 segments per answer, and it was the largest single
+ * cost of both daemons under load (docs/performance.md). An answer that
+ * closes the connection goes through the header API, because that is how
+ * civetweb learns that it must close the connection after it.
+ */
+static size_t format_head(struct mg_connection *conn, char *buffer, size_t size, int status,
+			  size_t len, const char *location, const char *header_name,
+			  const char *header_value)
+{
+	bool extra = header_name != NULL && header_value != NULL;
+	int n = snprintf(buffer, size,
+			 "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+			 "Cache-Control: no-store\r\n%s%s%s%s%s%s%s\r\n",
+			 status, mg_get_response_code_text(conn, status), len,
+			 location != NULL ? "Location: " : "", location != NULL ? location : "",
+			 location != NULL ? "\r\n" : "", extra ? header_name : "", extra ? ": " : "",
+			 extra ? header_value : "", extra ? "\r\n" : "");
+	return n > 0 && (size_t)n < size ? (size_t)n : 0;
+}
+
 static void reply_raw(struct mg_connection *conn, int status, const char *text, size_t len,
 		      const char *location, const char *header_name, const char *header_value,
 		      bool close_connection)
 {
 	char length[32];
+	char buffer[ONE_WRITE_MAX];
+	size_t head = close_connection ? 0
+				       : format_head(conn, buffer, sizeof(buffer), status, len,
+						     location, header_name, header_value);
 
+	if (head > 0) {
+		if (len <= sizeof(buffer) - head) {
+			memcpy(buffer + head, text, len);
+			mg_write(conn, buffer, head + len);
+		} else {
+			mg_write(conn, buffer, head);
+			mg_write(conn, text, len);
+		}
+		return;
+	}
 	snprintf(length, sizeof(length), "%zu", len);
 	mg_response_header_start(conn, status);
 	mg_response_header_add(conn, "Content-Type", "application/json", -1);

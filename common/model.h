@@ -142,7 +142,11 @@ enum node_state node_shown_state(const struct node *node);
  */
 int64_t job_backoff_ms(int64_t base_ms, int64_t cap_ms, int next);
 
-/* Fills out with a new random id "<kind>-<12 hex>". out_size >= MESH_ID_SIZE. */
+/*
+ * Fills out with a new id "<kind>-<12 hex>": 6 hex of the wall clock's
+ * milliseconds (ids made together sort together), 6 random. Unique with high
+ * probability only: the store checks. out_size >= MESH_ID_SIZE.
+ */
 void mesh_new_id(char kind, char *out, size_t out_size);
 
 /* True if text is a valid job type: 1..MESH_TYPE_MAX of [A-Za-z0-9_.-]. */

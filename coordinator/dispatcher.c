@@ -4,8 +4,18 @@
  * the dispatcher thread, without a lock.
  *
  * Ownership: a held_job is owned by exactly one place at a time: the inbox,
- * one queue, the delayed list, or one execution (ex->held). Moving it between
- * them moves the ownership; whoever holds it last frees it.
+ * one queue, the delayed list, one pending start, or one execution
+ * (ex->held). Moving it between them moves the ownership; whoever holds it
+ * last frees it.
+ *
+ * Store writes: the jobs a dispatch pass starts (QUEUED -> RUNNING) and the
+ * outcomes recorded since the last commit (RUNNING -> COMPLETED/FAILED) wait
+ * in `starts` and `outcomes` and go to the store in one batch
+ * (commit_pending): one commit for all of them instead of one each, which is
+ * what bounded throughput when every job paid two fsyncs of its own on this
+ * thread. The promises stay: a job is RUNNING on disk before its /execute is
+ * sent, and nobody hears of an outcome (waiting clients, GET) before it is on
+ * disk. Retries, requeues and late results stay single calls: they are rare.
  */
 #include "dispatcher.h"
 
@@ -84,6 +94,25 @@ struct execution {
 	bool adopted;        /* found RUNNING at start: the send may never have happened */
 };
 
+/* A job given a slot by this dispatch pass, waiting for its RUNNING commit. */
+struct pending_start {
+	struct held_job *held; /* owned */
+	struct node_slot slot; /* owned: node_slot_clear */
+};
+
+/* A final outcome waiting for its commit. result and error are owned. */
+struct pending_outcome {
+	char job_id[MESH_ID_SIZE];
+	char node_id[MESH_ID_SIZE];
+	enum job_status status;
+	char *result;
+	char *error;
+	enum attempt_status attempt_status;
+};
+
+/* Starts one commit takes at most: bounds the memory and the wait of the first one. */
+#define PENDING_STARTS_MAX 512
+
 struct dispatcher {
 	struct job_store *store;
 	struct node_registry *registry;
@@ -107,6 +136,12 @@ struct dispatcher {
 	size_t in_flight;         /* executions that hold a job (EXECUTE/FOLLOW) */
 	CURL **idle_handles;
 	size_t idle_count, idle_cap;
+	struct pending_start *starts; /* PENDING_STARTS_MAX of them */
+	size_t start_count;
+	struct pending_outcome *outcomes;
+	size_t outcome_count, outcome_cap;
+	struct job_change *changes; /* commit_pending's scratch, changes_cap long */
+	size_t changes_cap;
 };
 
 static void held_job_free(struct held_job *held)
@@ -510,29 +545,70 @@ static char *clean_text(const char *error)
 	return error != NULL ? wire_utf8_sanitize(error) : NULL;
 }
 
+/* What the log says once an outcome is on disk (or could not be written). */
+static void outcome_recorded(struct dispatcher *dispatcher, const struct pending_outcome *outcome,
+			     enum job_store_result rc)
+{
+	if (rc == JOB_STORE_CONFLICT) {
+		/* Only a cancel moves a RUNNING job behind the dispatcher's back. */
+		log_info("job %s was cancelled meanwhile; what node %s said of it is not recorded",
+			 outcome->job_id, outcome->node_id);
+	} else if (rc != JOB_STORE_OK) {
+		log_error("could not record job %s as %s (store result %d); it stays RUNNING until the "
+			  "next start asks node %s again",
+			  outcome->job_id, job_status_name(outcome->status), rc, outcome->node_id);
+	} else if (outcome->status == JOB_COMPLETED) {
+		log_info("job %s completed on node %s", outcome->job_id, outcome->node_id);
+	} else {
+		log_warn("job %s failed on node %s: %s", outcome->job_id, outcome->node_id,
+			 outcome->error != NULL ? outcome->error : "");
+	}
+	if (rc == JOB_STORE_OK)
+		job_waiters_notify(dispatcher->config.waiters, outcome->job_id);
+}
+
+/*
+ * Queues job_id's final outcome for the next commit_pending. If there is no
+ * memory to queue it, it is written at once instead: an outcome is never
+ * dropped.
+ */
+static void queue_outcome(struct dispatcher *dispatcher, const char *job_id, const char *node_id,
+			  enum job_status status, const char *result, const char *error,
+			  enum attempt_status attempt_status)
+{
+	struct pending_outcome outcome = {.status = status, .attempt_status = attempt_status};
+
+	snprintf(outcome.job_id, sizeof(outcome.job_id), "%s", job_id);
+	snprintf(outcome.node_id, sizeof(outcome.node_id), "%s", node_id);
+	outcome.result = result != NULL ? strdup(result) : NULL;
+	outcome.error = clean_text(error);
+	if (dispatcher->outcome_count == dispatcher->outcome_cap &&
+	    (result == NULL || outcome.result != NULL) && (error == NULL || outcome.error != NULL)) {
+		size_t cap = dispatcher->outcome_cap ? dispatcher->outcome_cap * 2 : 64;
+		struct pending_outcome *grown =
+			realloc(dispatcher->outcomes, cap * sizeof(*grown));
+		if (grown != NULL) {
+			dispatcher->outcomes = grown;
+			dispatcher->outcome_cap = cap;
+		}
+	}
+	if (dispatcher->outcome_count < dispatcher->outcome_cap &&
+	    (result == NULL || outcome.result != NULL) && (error == NULL || outcome.error != NULL)) {
+		dispatcher->outcomes[dispatcher->outcome_count++] = outcome;
+		return;
+	}
+	outcome_recorded(dispatcher, &outcome,
+			 job_store_finish(dispatcher->store, job_id, status, result,
+					  outcome.error != NULL ? outcome.error : error, attempt_status));
+	free(outcome.result);
+	free(outcome.error);
+}
+
 /* Records the job's final outcome (its last attempt). ex keeps its slot until execution_end. */
 static void record_final(struct dispatcher *dispatcher, struct execution *ex, enum job_status status,
 			 const char *result, const char *error, enum attempt_status attempt_status)
 {
-	char *clean = clean_text(error);
-	enum job_store_result rc = job_store_finish(dispatcher->store, ex->job_id, status, result,
-						    clean != NULL ? clean : error, attempt_status);
-	free(clean);
-	if (rc == JOB_STORE_CONFLICT) {
-		/* Only a cancel moves a RUNNING job behind the dispatcher's back. */
-		log_info("job %s was cancelled meanwhile; what node %s said of it is not recorded",
-			 ex->job_id, ex->node_id);
-	} else if (rc != JOB_STORE_OK) {
-		log_error("could not record job %s as %s (store result %d); it stays RUNNING until the "
-			  "next start asks node %s again",
-			  ex->job_id, job_status_name(status), rc, ex->node_id);
-	} else if (status == JOB_COMPLETED) {
-		log_info("job %s completed on node %s", ex->job_id, ex->node_id);
-	} else {
-		log_warn("job %s failed on node %s: %s", ex->job_id, ex->node_id, error);
-	}
-	if (rc == JOB_STORE_OK)
-		job_waiters_notify(dispatcher->config.waiters, ex->job_id);
+	queue_outcome(dispatcher, ex->job_id, ex->node_id, status, result, error, attempt_status);
 	held_job_free(ex->held);
 	ex->held = NULL;
 }
@@ -614,16 +690,14 @@ static void start_cancelling(struct dispatcher *dispatcher, struct execution *ex
 	ex->next_request_ms = clock_monotonic_ms();
 }
 
-static void start_execution(struct dispatcher *dispatcher, struct held_job *held,
-			    struct node_slot *slot)
+/* The rest of a start once the store has answered its RUNNING mark (rc, attempt). */
+static void start_marked(struct dispatcher *dispatcher, struct held_job *held,
+			 const struct node_slot *slot, enum job_store_result rc, int attempt)
 {
 	struct execution *ex;
-	enum job_store_result rc;
 	char *body, path[] = "/execute";
-	int attempt = 0;
 	int64_t timeout;
 
-	rc = job_store_mark_running(dispatcher->store, held->job.id, slot->node_id, &attempt);
 	if (rc == JOB_STORE_CONFLICT || rc == JOB_STORE_NOT_FOUND) {
 		/* Cancelled (or pruned) while it waited: nothing to run. */
 		node_registry_release(dispatcher->registry, slot->node_id);
@@ -648,11 +722,8 @@ static void start_execution(struct dispatcher *dispatcher, struct held_job *held
 		snprintf(error, sizeof(error),
 			 "the coordinator ran out of memory sending the job to node %s", slot->node_id);
 		node_registry_release(dispatcher->registry, slot->node_id);
-		if (job_store_finish(dispatcher->store, held->job.id, JOB_FAILED, NULL, error,
-				     ATTEMPT_DISPATCH_FAILED) != JOB_STORE_OK)
-			log_error("job %s: %s, and could not record it", held->job.id, error);
-		else
-			job_waiters_notify(dispatcher->config.waiters, held->job.id);
+		queue_outcome(dispatcher, held->job.id, slot->node_id, JOB_FAILED, NULL, error,
+			      ATTEMPT_DISPATCH_FAILED);
 		held_job_free(held);
 		if (ex != NULL) {
 			ex->holds_slot = false;
@@ -677,6 +748,76 @@ static void start_execution(struct dispatcher *dispatcher, struct held_job *held
 		 attempt, slot->node_id, slot->base_url);
 }
 
+/*
+ * Writes every pending outcome and start in one store call, then acts on
+ * what the store said: waiting clients hear of outcomes, started jobs are
+ * sent to their nodes.
+ */
+static void commit_pending(struct dispatcher *dispatcher)
+{
+	size_t outcomes = dispatcher->outcome_count, starts = dispatcher->start_count;
+	size_t total = outcomes + starts;
+	struct job_change *changes = NULL; /* NULL: no memory for a batch, one call each */
+
+	if (total == 0)
+		return;
+	if (total > dispatcher->changes_cap) {
+		struct job_change *grown = realloc(dispatcher->changes, total * sizeof(*grown));
+		if (grown != NULL) {
+			dispatcher->changes = grown;
+			dispatcher->changes_cap = total;
+		}
+	}
+	if (total <= dispatcher->changes_cap) {
+		changes = dispatcher->changes;
+		for (size_t i = 0; i < outcomes; i++) {
+			const struct pending_outcome *o = &dispatcher->outcomes[i];
+			changes[i] = (struct job_change){.kind = JOB_CHANGE_FINISH,
+							 .id = o->job_id,
+							 .status = o->status,
+							 .result = o->result,
+							 .error = o->error,
+							 .attempt_status = o->attempt_status};
+		}
+		for (size_t i = 0; i < starts; i++) {
+			const struct pending_start *p = &dispatcher->starts[i];
+			changes[outcomes + i] =
+				(struct job_change){.kind = JOB_CHANGE_START,
+						    .id = p->held->job.id,
+						    .node_id = p->slot.node_id};
+		}
+		job_store_apply_changes(dispatcher->store, changes, total);
+	}
+	for (size_t i = 0; i < outcomes; i++) {
+		struct pending_outcome *o = &dispatcher->outcomes[i];
+		enum job_store_result rc =
+			changes != NULL ? changes[i].outcome
+					: job_store_finish(dispatcher->store, o->job_id, o->status,
+							   o->result, o->error, o->attempt_status);
+		outcome_recorded(dispatcher, o, rc);
+		free(o->result);
+		free(o->error);
+	}
+	/* Starting may queue new outcomes (a send that fails): they wait for the next commit. */
+	dispatcher->outcome_count = 0;
+	dispatcher->start_count = 0;
+	for (size_t i = 0; i < starts; i++) {
+		struct pending_start *p = &dispatcher->starts[i];
+		int attempt = 0;
+		enum job_store_result rc;
+
+		if (changes != NULL) {
+			rc = changes[outcomes + i].outcome;
+			attempt = changes[outcomes + i].attempt;
+		} else {
+			rc = job_store_mark_running(dispatcher->store, p->held->job.id,
+						    p->slot.node_id, &attempt);
+		}
+		start_marked(dispatcher, p->held, &p->slot, rc, attempt);
+		node_slot_clear(&p->slot);
+	}
+}
+
 /* Effective priority rank (0 = high) of a waiting job after aging. */
 static int effective_rank(const struct dispatcher *dispatcher, const struct job *job, int64_t now)
 {
@@ -685,7 +826,11 @@ static int effective_rank(const struct dispatcher *dispatcher, const struct job 
 	return levels >= rank ? 0 : rank - (int)levels;
 }
 
-/* Starts every waiting job that some node can take now, best effective priority first. */
+/*
+ * Starts every waiting job that some node can take now, best effective
+ * priority first, with one commit for all of them (and for the outcomes
+ * recorded since the last one).
+ */
 static void dispatch_waiting(struct dispatcher *dispatcher)
 {
 	int64_t now = clock_wall_ms();
@@ -711,7 +856,7 @@ static void dispatch_waiting(struct dispatcher *dispatcher)
 			}
 		}
 		if (best == NULL)
-			return;
+			break;
 		if (!node_registry_reserve(dispatcher->registry, best->type, &slot, &verdict)) {
 			/* No node takes this type now: none of its priorities can go either. */
 			for (size_t i = 0; i < dispatcher->queue_count; i++) {
@@ -720,9 +865,12 @@ static void dispatch_waiting(struct dispatcher *dispatcher)
 			}
 			continue;
 		}
-		start_execution(dispatcher, queue_pop(dispatcher, best), &slot);
-		node_slot_clear(&slot);
+		dispatcher->starts[dispatcher->start_count].held = queue_pop(dispatcher, best);
+		dispatcher->starts[dispatcher->start_count].slot = slot;
+		if (++dispatcher->start_count == PENDING_STARTS_MAX)
+			commit_pending(dispatcher);
 	}
+	commit_pending(dispatcher);
 }
 
 /* ---- answers (dispatcher thread) ------------------------------------------ */
@@ -1251,7 +1399,8 @@ static void *dispatcher_main(void *arg)
 		tick_executions(dispatcher);
 		curl_multi_perform(dispatcher->multi, &running);
 		collect_finished(dispatcher);
-		dispatch_waiting(dispatcher);
+		dispatch_waiting(dispatcher); /* commits what collect_finished recorded, too */
+		commit_pending(dispatcher);   /* what starting recorded (a send that failed) */
 		publish_counts(dispatcher);
 		/*
 		 * Sleeps until a socket is ready or someone calls curl_multi_wakeup. The
@@ -1262,6 +1411,8 @@ static void *dispatcher_main(void *arg)
 				dispatcher->waiting > 0 || dispatcher->executions != NULL ? 100 : 1000,
 				NULL);
 	}
+	/* Outcomes the last events recorded (a cancel, a lost node) are written before stopping. */
+	commit_pending(dispatcher);
 	/*
 	 * Stopping: jobs in flight stay RUNNING in the store. The next start asks
 	 * their nodes about them instead of running them again.
@@ -1295,7 +1446,9 @@ struct dispatcher *dispatcher_start(struct job_store *store, struct node_registr
 	pthread_mutex_init(&dispatcher->inbox_lock, NULL);
 	dispatcher->multi = curl_multi_init();
 	dispatcher->json_headers = curl_slist_append(NULL, "Content-Type: application/json");
-	if (dispatcher->multi == NULL || dispatcher->json_headers == NULL) {
+	dispatcher->starts = calloc(PENDING_STARTS_MAX, sizeof(*dispatcher->starts));
+	if (dispatcher->multi == NULL || dispatcher->json_headers == NULL ||
+	    dispatcher->starts == NULL) {
 		snprintf(err, err_size, "could not set up libcurl");
 		goto fail;
 	}
@@ -1310,6 +1463,7 @@ fail:
 	if (dispatcher->multi != NULL)
 		curl_multi_cleanup(dispatcher->multi);
 	curl_slist_free_all(dispatcher->json_headers);
+	free(dispatcher->starts);
 	pthread_mutex_destroy(&dispatcher->inbox_lock);
 	free(dispatcher);
 	return NULL;
@@ -1351,6 +1505,9 @@ void dispatcher_stop(struct dispatcher *dispatcher)
 	free(dispatcher->idle_handles);
 	curl_multi_cleanup(dispatcher->multi);
 	curl_slist_free_all(dispatcher->json_headers);
+	free(dispatcher->starts);
+	free(dispatcher->outcomes);
+	free(dispatcher->changes);
 	pthread_mutex_destroy(&dispatcher->inbox_lock);
 	free(dispatcher);
 }

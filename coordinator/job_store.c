@@ -130,6 +130,79 @@ enum job_store_result job_store_finish(struct job_store *store, const char *id,
 	return store->ops->finish(store->state, id, status, result, error, attempt_status);
 }
 
+/* The checks job_store_mark_running and job_store_finish make, for one change; OK if it may go to the store. */
+static enum job_store_result check_change(struct job_change *change)
+{
+	change->attempt = 0;
+	if ((unsigned)change->kind > JOB_CHANGE_FINISH)
+		return JOB_STORE_ERROR;
+	if (change->kind == JOB_CHANGE_FINISH &&
+	    ((change->status != JOB_COMPLETED && change->status != JOB_FAILED) ||
+	     !closes_an_attempt(change->attempt_status)))
+		return JOB_STORE_CONFLICT;
+	if (change->id == NULL)
+		return JOB_STORE_NOT_FOUND;
+	if (change->kind == JOB_CHANGE_START && change->node_id == NULL)
+		return JOB_STORE_ERROR;
+	return JOB_STORE_OK;
+}
+
+void job_store_apply_changes(struct job_store *store, struct job_change *changes, size_t count)
+{
+	struct job_change *valid; /* the changes that passed the checks, when some did not */
+	size_t valid_count = 0;
+
+	if (count == 0)
+		return;
+	for (size_t i = 0; i < count; i++)
+		changes[i].outcome = check_change(&changes[i]);
+	if (store->ops->apply_changes == NULL) {
+		for (size_t i = 0; i < count; i++) {
+			struct job_change *c = &changes[i];
+			if (c->outcome != JOB_STORE_OK)
+				continue;
+			c->outcome = c->kind == JOB_CHANGE_START
+					     ? store->ops->mark_running(store->state, c->id,
+									c->node_id, &c->attempt)
+					     : store->ops->finish(store->state, c->id, c->status,
+								  c->result, c->error,
+								  c->attempt_status);
+		}
+		return;
+	}
+	/* The store sees only the changes that passed the checks, in their order. */
+	for (size_t i = 0; i < count; i++) {
+		if (changes[i].outcome != JOB_STORE_OK)
+			break;
+		valid_count++;
+	}
+	if (valid_count == count) {
+		store->ops->apply_changes(store->state, changes, count);
+		return;
+	}
+	valid = malloc(count * sizeof(*valid));
+	if (valid == NULL) {
+		for (size_t i = 0; i < count; i++) {
+			if (changes[i].outcome == JOB_STORE_OK)
+				changes[i].outcome = JOB_STORE_ERROR;
+		}
+		return;
+	}
+	valid_count = 0;
+	for (size_t i = 0; i < count; i++) {
+		if (changes[i].outcome == JOB_STORE_OK)
+			valid[valid_count++] = changes[i];
+	}
+	if (valid_count > 0)
+		store->ops->apply_changes(store->state, valid, valid_count);
+	valid_count = 0;
+	for (size_t i = 0; i < count; i++) {
+		if (changes[i].outcome == JOB_STORE_OK)
+			changes[i] = valid[valid_count++];
+	}
+	free(valid);
+}
+
 enum job_store_result job_store_retry(struct job_store *store, const char *id,
 				      enum attempt_status attempt_status, const char *error,
 				      int64_t next_attempt_at)

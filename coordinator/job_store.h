@@ -65,6 +65,26 @@ struct lost_attempt {
 	int number;
 };
 
+/*
+ * One change of a batch (job_store_apply_changes): START is
+ * job_store_mark_running (node_id; the attempt's number comes back in
+ * attempt), FINISH is job_store_finish (status, result, error,
+ * attempt_status). outcome receives what the single call would have returned.
+ */
+enum job_change_kind { JOB_CHANGE_START, JOB_CHANGE_FINISH };
+
+struct job_change {
+	enum job_change_kind kind;
+	const char *id;
+	const char *node_id;                /* START */
+	enum job_status status;             /* FINISH */
+	const char *result;                 /* FINISH */
+	const char *error;                  /* FINISH */
+	enum attempt_status attempt_status; /* FINISH */
+	int attempt;                        /* START: out */
+	enum job_store_result outcome;      /* out */
+};
+
 struct job_store_ops {
 	enum job_store_result (*create)(void *state, const struct job *specs, size_t count,
 					struct job *out, bool *existed);
@@ -78,6 +98,8 @@ struct job_store_ops {
 	enum job_store_result (*finish)(void *state, const char *id, enum job_status status,
 					const char *result, const char *error,
 					enum attempt_status attempt_status);
+	/* NULL: job_store_apply_changes makes the single calls one by one. */
+	void (*apply_changes)(void *state, struct job_change *changes, size_t count);
 	enum job_store_result (*retry)(void *state, const char *id, enum attempt_status attempt_status,
 				       const char *error, int64_t next_attempt_at);
 	enum job_store_result (*requeue)(void *state, const char *id);
@@ -192,6 +214,16 @@ enum job_store_result job_store_mark_running(struct job_store *store, const char
 enum job_store_result job_store_finish(struct job_store *store, const char *id,
 				       enum job_status status, const char *result,
 				       const char *error, enum attempt_status attempt_status);
+
+/*
+ * Applies count changes, each one as its single call would (its own
+ * outcome; one change refused or failed leaves the others as they are), in
+ * the order given, and returns once all are done. A durable store commits
+ * them together (one fsync for the lot, shared with any other writer of the
+ * moment), so that a caller with many changes at hand, the dispatcher, pays
+ * one commit for them instead of one each.
+ */
+void job_store_apply_changes(struct job_store *store, struct job_change *changes, size_t count);
 
 /*
  * RUNNING -> QUEUED for another attempt: the current attempt is closed as

@@ -278,7 +278,7 @@ enum op_kind {
 	OP_LIMIT_PAGES,
 };
 
-/* One writing operation waiting for (or in) a commit. Lives on its caller's stack. */
+/* One writing operation waiting for (or in) a commit. Owned by its caller (its stack, or a batch's array). */
 struct write_op {
 	enum op_kind kind;
 	union {
@@ -1288,30 +1288,43 @@ static void run_batch(struct sqlite_store *ss, struct write_op *batch)
 		run_alone(ss, op);
 }
 
-/*
- * Queues op and returns once a commit holds it (or it failed): the caller
- * either waits for the leader of the moment or becomes the leader itself.
- * Logs the op's failure, if any, from the caller's thread.
- */
-static enum job_store_result submit(struct sqlite_store *ss, struct write_op *op)
+static bool all_done(const struct write_op *ops, size_t count)
 {
-	op->done = false;
-	op->next = NULL;
-	op->why[0] = '\0';
+	for (size_t i = 0; i < count; i++) {
+		if (!ops[i].done)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Queues the count ops (in one go, so that one commit takes them all) and
+ * returns once a commit holds them (or they failed): the caller either waits
+ * for the leader of the moment or becomes the leader itself. Logs each op's
+ * failure, if any, from the caller's thread.
+ */
+static void submit_many(struct sqlite_store *ss, struct write_op *ops, size_t count)
+{
 	pthread_mutex_lock(&ss->queue_lock);
-	if (ss->queue_tail != NULL)
-		ss->queue_tail->next = op;
-	else
-		ss->queue_head = op;
-	ss->queue_tail = op;
-	while (!op->done) {
+	for (size_t i = 0; i < count; i++) {
+		struct write_op *op = &ops[i];
+		op->done = false;
+		op->next = NULL;
+		op->why[0] = '\0';
+		if (ss->queue_tail != NULL)
+			ss->queue_tail->next = op;
+		else
+			ss->queue_head = op;
+		ss->queue_tail = op;
+	}
+	while (!all_done(ops, count)) {
 		struct write_op *batch, *next;
 
 		if (ss->leader_active) {
 			pthread_cond_wait(&ss->queue_done, &ss->queue_lock);
 			continue;
 		}
-		/* Lead: take everything queued (op among it) and commit it. */
+		/* Lead: take everything queued (ours among it) and commit it. */
 		batch = ss->queue_head;
 		ss->queue_head = ss->queue_tail = NULL;
 		ss->leader_active = true;
@@ -1328,7 +1341,10 @@ static enum job_store_result submit(struct sqlite_store *ss, struct write_op *op
 		pthread_cond_broadcast(&ss->queue_done);
 	}
 	pthread_mutex_unlock(&ss->queue_lock);
-	if (op->why[0] != '\0') {
+	for (size_t i = 0; i < count; i++) {
+		const struct write_op *op = &ops[i];
+		if (op->why[0] == '\0')
+			continue;
 		if (op->result == JOB_STORE_FULL)
 			log_error(
 				"job store %s: %s (the disk or the database's size limit is full)",
@@ -1336,6 +1352,11 @@ static enum job_store_result submit(struct sqlite_store *ss, struct write_op *op
 		else if (op->result == JOB_STORE_ERROR)
 			log_error("job store %s: %s", ss->path, op->why);
 	}
+}
+
+static enum job_store_result submit(struct sqlite_store *ss, struct write_op *op)
+{
+	submit_many(ss, op, 1);
 	return op->result;
 }
 
@@ -1376,6 +1397,37 @@ static enum job_store_result sqlite_finish(void *state, const char *id, enum job
 	op.u.finish.error = error;
 	op.u.finish.attempt_status = attempt_status;
 	return submit(state, &op);
+}
+
+static void sqlite_apply_changes(void *state, struct job_change *changes, size_t count)
+{
+	struct write_op *ops = calloc(count, sizeof(*ops));
+
+	if (ops == NULL) {
+		for (size_t i = 0; i < count; i++)
+			changes[i].outcome = JOB_STORE_ERROR;
+		return;
+	}
+	for (size_t i = 0; i < count; i++) {
+		struct job_change *c = &changes[i];
+		if (c->kind == JOB_CHANGE_START) {
+			ops[i].kind = OP_MARK_RUNNING;
+			ops[i].u.mark_running.id = c->id;
+			ops[i].u.mark_running.node_id = c->node_id;
+			ops[i].u.mark_running.attempt = &c->attempt;
+		} else {
+			ops[i].kind = OP_FINISH;
+			ops[i].u.finish.id = c->id;
+			ops[i].u.finish.status = c->status;
+			ops[i].u.finish.result = c->result;
+			ops[i].u.finish.error = c->error;
+			ops[i].u.finish.attempt_status = c->attempt_status;
+		}
+	}
+	submit_many(state, ops, count);
+	for (size_t i = 0; i < count; i++)
+		changes[i].outcome = ops[i].result;
+	free(ops);
 }
 
 static enum job_store_result sqlite_retry(void *state, const char *id,
@@ -1800,6 +1852,7 @@ static const struct job_store_ops sqlite_ops = {
 	.list_page = sqlite_list_page,
 	.mark_running = sqlite_mark_running,
 	.finish = sqlite_finish,
+	.apply_changes = sqlite_apply_changes,
 	.retry = sqlite_retry,
 	.requeue = sqlite_requeue,
 	.cancel = sqlite_cancel,

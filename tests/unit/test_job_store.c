@@ -1412,6 +1412,175 @@ START_TEST(test_job_store_numbers_attempts_across_retry_requeue_and_finish)
 }
 END_TEST
 
+static struct job_change start_change(const char *id, const char *node_id)
+{
+	return (struct job_change){.kind = JOB_CHANGE_START, .id = id, .node_id = node_id};
+}
+
+static struct job_change finish_change(const char *id, enum job_status status, const char *result,
+				       const char *error, enum attempt_status attempt_status)
+{
+	return (struct job_change){.kind = JOB_CHANGE_FINISH,
+				   .id = id,
+				   .status = status,
+				   .result = result,
+				   .error = error,
+				   .attempt_status = attempt_status};
+}
+
+/*
+ * A batch of changes (what the dispatcher writes per pass): each change gets
+ * the outcome its single call would have had, in the order given, and one
+ * refused change leaves the others applied.
+ */
+START_TEST(test_job_store_applies_a_batch_of_changes_each_with_its_own_outcome)
+{
+	struct job_store *store = open_store(_i);
+	char a[MESH_ID_SIZE], b[MESH_ID_SIZE], c[MESH_ID_SIZE], d[MESH_ID_SIZE];
+	struct job_change changes[10];
+	struct job job;
+
+	create_job(store, "echo", "a", a);
+	create_job(store, "echo", "b", b);
+	create_job(store, "echo", "c", c);
+	create_job(store, "echo", "d", d);
+	run_on(store, b, "n-1");
+	run_on(store, c, "n-2");
+
+	changes[0] = start_change(a, "n-3");
+	changes[1] = finish_change(b, JOB_COMPLETED, "ok", NULL, ATTEMPT_COMPLETED);
+	changes[2] = finish_change(c, JOB_FAILED, NULL, "boom", ATTEMPT_FAILED);
+	changes[3] = finish_change(d, JOB_COMPLETED, "x", NULL, ATTEMPT_COMPLETED); /* QUEUED */
+	changes[4] = start_change(b, "n-3"); /* finished by changes[1] just before */
+	changes[5] = start_change("j-000000000000", "n-3");
+	changes[6] = finish_change(a, JOB_RUNNING, NULL, NULL, ATTEMPT_COMPLETED); /* no such move */
+	changes[7] = start_change(NULL, "n-3");
+	changes[8] = start_change(d, NULL);
+	changes[9] = finish_change(a, JOB_COMPLETED, "done", NULL, ATTEMPT_COMPLETED);
+	for (size_t k = 0; k < 10; k++) {
+		changes[k].attempt = -1;
+		changes[k].outcome = JOB_STORE_ERROR;
+	}
+	job_store_apply_changes(store, changes, 10);
+
+	ck_assert_int_eq(changes[0].outcome, JOB_STORE_OK);
+	ck_assert_int_eq(changes[0].attempt, 1);
+	ck_assert_int_eq(changes[1].outcome, JOB_STORE_OK);
+	ck_assert_int_eq(changes[2].outcome, JOB_STORE_OK);
+	ck_assert_int_eq(changes[3].outcome, JOB_STORE_CONFLICT);
+	ck_assert_int_eq(changes[4].outcome, JOB_STORE_CONFLICT);
+	ck_assert_int_eq(changes[4].attempt, 0);
+	ck_assert_int_eq(changes[5].outcome, JOB_STORE_NOT_FOUND);
+	ck_assert_int_eq(changes[6].outcome, JOB_STORE_CONFLICT);
+	ck_assert_int_eq(changes[7].outcome, JOB_STORE_NOT_FOUND);
+	ck_assert_int_eq(changes[8].outcome, JOB_STORE_ERROR);
+	ck_assert_int_eq(changes[9].outcome, JOB_STORE_OK); /* started by changes[0] */
+
+	get_job(store, a, &job);
+	ck_assert_int_eq(job.status, JOB_COMPLETED);
+	ck_assert_str_eq(job.result, "done");
+	ck_assert_str_eq(job.node_id, "n-3");
+	ck_assert_uint_eq(job.attempt_count, 1);
+	ck_assert_int_eq(job.attempts[0].status, ATTEMPT_COMPLETED);
+	job_clear(&job);
+	get_job(store, b, &job);
+	ck_assert_int_eq(job.status, JOB_COMPLETED);
+	ck_assert_str_eq(job.result, "ok");
+	ck_assert_str_eq(job.node_id, "n-1");
+	ck_assert_uint_eq(job.attempt_count, 1);
+	job_clear(&job);
+	get_job(store, c, &job);
+	ck_assert_int_eq(job.status, JOB_FAILED);
+	ck_assert_str_eq(job.error, "boom");
+	ck_assert_int_eq(job.attempts[0].status, ATTEMPT_FAILED);
+	job_clear(&job);
+	get_job(store, d, &job);
+	ck_assert_int_eq(job.status, JOB_QUEUED);
+	ck_assert_uint_eq(job.attempt_count, 0);
+	job_clear(&job);
+	assert_counts(store, 1, 0, 2, 1);
+	assert_counts_match_the_list(store);
+
+	job_store_apply_changes(store, changes, 0); /* nothing to do, nothing done */
+	assert_counts(store, 1, 0, 2, 1);
+	job_store_free(store);
+}
+END_TEST
+
+/* Batches from one thread share commits with other threads' creates; nothing is lost or mixed up. */
+#define BATCH_CREATORS 3
+#define BATCH_ROUNDS 30
+#define BATCH_SIZE 20
+
+struct batch_creator {
+	struct job_store *store;
+	int made;
+	int failures;
+};
+
+static void *batch_creator_main(void *arg)
+{
+	struct batch_creator *c = arg;
+
+	for (int i = 0; i < BATCH_ROUNDS * 2; i++) {
+		struct job job;
+		if (create_one(c->store, "other", "x", &job) != JOB_STORE_OK)
+			c->failures++;
+		else
+			c->made++;
+		job_clear(&job);
+	}
+	return NULL;
+}
+
+START_TEST(test_job_store_applies_batches_while_other_threads_create)
+{
+	struct job_store *store = open_store(_i);
+	struct batch_creator creators[BATCH_CREATORS] = {{0}};
+	pthread_t threads[BATCH_CREATORS];
+	char ids[BATCH_SIZE][MESH_ID_SIZE], results[BATCH_SIZE][32];
+	struct job_change changes[BATCH_SIZE];
+	int made = 0;
+
+	for (int t = 0; t < BATCH_CREATORS; t++) {
+		creators[t].store = store;
+		ck_assert_int_eq(pthread_create(&threads[t], NULL, batch_creator_main, &creators[t]),
+				 0);
+	}
+	for (int round = 0; round < BATCH_ROUNDS; round++) {
+		for (int k = 0; k < BATCH_SIZE; k++) {
+			create_job(store, "echo", "x", ids[k]);
+			changes[k] = start_change(ids[k], "n-1");
+		}
+		job_store_apply_changes(store, changes, BATCH_SIZE);
+		for (int k = 0; k < BATCH_SIZE; k++) {
+			ck_assert_int_eq(changes[k].outcome, JOB_STORE_OK);
+			ck_assert_int_eq(changes[k].attempt, 1);
+			snprintf(results[k], sizeof(results[k]), "r%d-%d", round, k);
+			changes[k] = finish_change(ids[k], JOB_COMPLETED, results[k], NULL,
+						   ATTEMPT_COMPLETED);
+		}
+		job_store_apply_changes(store, changes, BATCH_SIZE);
+		for (int k = 0; k < BATCH_SIZE; k++) {
+			struct job job;
+			ck_assert_int_eq(changes[k].outcome, JOB_STORE_OK);
+			get_job(store, ids[k], &job);
+			ck_assert_int_eq(job.status, JOB_COMPLETED);
+			ck_assert_str_eq(job.result, results[k]);
+			job_clear(&job);
+		}
+	}
+	for (int t = 0; t < BATCH_CREATORS; t++) {
+		pthread_join(threads[t], NULL);
+		ck_assert_int_eq(creators[t].failures, 0);
+		made += creators[t].made;
+	}
+	assert_counts(store, (size_t)made, 0, BATCH_ROUNDS * BATCH_SIZE, 0);
+	assert_counts_match_the_list(store);
+	job_store_free(store);
+}
+END_TEST
+
 START_TEST(test_job_store_cancels_queued_and_running_jobs_and_refuses_terminal_ones)
 {
 	struct job_store *store = open_store(_i);
@@ -2740,6 +2909,79 @@ START_TEST(test_sqlite_store_keeps_what_it_acknowledged_through_a_kill_9)
 }
 END_TEST
 
+/* In a child: jobs started and finished in batches, each id reported once its batch returned; then SIGKILL. */
+static void batch_crash_child(const char *path, int report_fd)
+{
+	struct job_store *store = job_store_sqlite_open(path, NULL, 0);
+	struct job_change changes[CRASH_JOBS];
+	struct job jobs[CRASH_JOBS];
+
+	if (store == NULL)
+		_exit(2);
+	for (int i = 0; i < CRASH_JOBS; i++) {
+		struct job spec = spec_of("echo", "acknowledged");
+		if (job_store_create(store, &spec, 1, &jobs[i], NULL) != JOB_STORE_OK)
+			_exit(3);
+		changes[i] = start_change(jobs[i].id, "n-1");
+	}
+	job_store_apply_changes(store, changes, CRASH_JOBS);
+	for (int i = 0; i < CRASH_JOBS; i++) {
+		if (changes[i].outcome != JOB_STORE_OK)
+			_exit(4);
+		changes[i] = finish_change(jobs[i].id, JOB_COMPLETED, "done", NULL, ATTEMPT_COMPLETED);
+	}
+	/* The first half is finished; the second half stays RUNNING. */
+	job_store_apply_changes(store, changes, CRASH_JOBS / 2);
+	for (int i = 0; i < CRASH_JOBS; i++) {
+		if (i < CRASH_JOBS / 2 && changes[i].outcome != JOB_STORE_OK)
+			_exit(5);
+		if (write(report_fd, jobs[i].id, MESH_ID_SIZE) != MESH_ID_SIZE)
+			_exit(6);
+	}
+	raise(SIGKILL);
+	_exit(7);
+}
+
+START_TEST(test_sqlite_store_keeps_batches_of_changes_through_a_kill_9)
+{
+	char path[PATH_MAX + 64], ids[CRASH_JOBS][MESH_ID_SIZE];
+	struct job_store *store;
+	int fds[2], status, got = 0;
+	pid_t pid;
+
+	temp_path("batch-crash", path, sizeof(path));
+	ck_assert_int_eq(pipe(fds), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		close(fds[0]);
+		batch_crash_child(path, fds[1]);
+	}
+	close(fds[1]);
+	while (got < CRASH_JOBS && read(fds[0], ids[got], MESH_ID_SIZE) == MESH_ID_SIZE)
+		got++;
+	close(fds[0]);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+		      "the child did not die by SIGKILL (status %d)", status);
+	ck_assert_int_eq(got, CRASH_JOBS);
+
+	store = open_sqlite_at(path);
+	for (int i = 0; i < CRASH_JOBS; i++) {
+		enum job_status want = i < CRASH_JOBS / 2 ? JOB_COMPLETED : JOB_RUNNING;
+		struct job job;
+		ck_assert_int_eq(job_store_get(store, ids[i], &job), JOB_STORE_OK);
+		ck_assert_msg(job.status == want, "job %d is %s, expected %s", i,
+			      job_status_name(job.status), job_status_name(want));
+		ck_assert_uint_eq(job.attempt_count, 1);
+		ck_assert_str_eq(job.node_id, "n-1");
+		job_clear(&job);
+	}
+	assert_counts(store, 0, CRASH_JOBS - CRASH_JOBS / 2, CRASH_JOBS / 2, 0);
+	job_store_free(store);
+}
+END_TEST
+
 /*
  * Group commit. Each writer thread runs a mix of ops, some of which fail on
  * purpose (a CONFLICT on a shared key, a NOT_FOUND, a finish twice), so that
@@ -3526,6 +3768,10 @@ static Suite *job_store_suite(void)
 	tc = store_tcase("attempts", 10);
 	tcase_add_loop_test(tc, test_job_store_numbers_attempts_across_retry_requeue_and_finish, 0,
 			    FACTORY_COUNT);
+	tcase_add_loop_test(tc, test_job_store_applies_a_batch_of_changes_each_with_its_own_outcome,
+			    0, FACTORY_COUNT);
+	tcase_add_loop_test(tc, test_job_store_applies_batches_while_other_threads_create, 0,
+			    FACTORY_COUNT);
 	tcase_add_loop_test(
 		tc, test_job_store_cancels_queued_and_running_jobs_and_refuses_terminal_ones, 0,
 		FACTORY_COUNT);
@@ -3574,6 +3820,7 @@ static Suite *job_store_suite(void)
 	tcase_add_test(tc, test_sqlite_store_keeps_attempts_keys_and_nodes_across_a_reopen);
 	tcase_add_test(tc, test_sqlite_store_pages_the_same_jobs_in_the_same_order_after_a_reopen);
 	tcase_add_test(tc, test_sqlite_store_keeps_what_it_acknowledged_through_a_kill_9);
+	tcase_add_test(tc, test_sqlite_store_keeps_batches_of_changes_through_a_kill_9);
 	tcase_add_test(
 		tc, test_sqlite_store_group_commit_keeps_every_acknowledged_change_after_a_reopen);
 	tcase_add_test(tc,
