@@ -178,6 +178,8 @@ static int post_event(struct dispatcher *dispatcher, enum event_kind kind, const
 		      const char *id)
 {
 	struct event *event = calloc(1, sizeof(*event));
+	bool was_empty;
+
 	if (event == NULL)
 		return -1;
 	event->kind = kind;
@@ -190,13 +192,20 @@ static int post_event(struct dispatcher *dispatcher, enum event_kind kind, const
 	pthread_mutex_lock(&dispatcher->inbox_lock);
 	if (event->held != NULL)
 		event->held->seq = dispatcher->next_seq++;
+	was_empty = dispatcher->inbox_head == NULL;
 	if (dispatcher->inbox_tail != NULL)
 		dispatcher->inbox_tail->next = event;
 	else
 		dispatcher->inbox_head = event;
 	dispatcher->inbox_tail = event;
 	pthread_mutex_unlock(&dispatcher->inbox_lock);
-	curl_multi_wakeup(dispatcher->multi);
+	/*
+	 * One wake-up per inbox the dispatcher has not taken yet: whoever found
+	 * it empty wakes the dispatcher, which then takes everything posted
+	 * since. Under load this saves the dispatcher a wake-up per job.
+	 */
+	if (was_empty)
+		curl_multi_wakeup(dispatcher->multi);
 	return 0;
 }
 

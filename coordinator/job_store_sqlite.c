@@ -29,8 +29,11 @@
  * operation has returned.
  *
  * Locks and ownership:
- *   queue_lock (mutex) + queue_done (condition) guard the queue, leader_active,
- *     each queued op's done flag and next pointer, and counts[].
+ *   queue_lock (mutex) guards the queue, leader_active, each queued op's done
+ *     flag and next pointer, and counts[]. Each submitting thread waits on a
+ *     condition of its own (op->wake), signalled when its ops are done or when
+ *     it is first in the queue as the leader steps down: a commit wakes the
+ *     threads it answered and the next leader, not every waiting thread.
  *   The writer connection and all its statements (struct writer) belong to
  *     the thread that set leader_active, until it clears it; no mutex is held
  *     while the leader talks to SQLite.
@@ -346,11 +349,11 @@ struct write_op {
 	/* Guarded by queue_lock. */
 	bool done;
 	struct write_op *next;
+	pthread_cond_t *wake; /* the submitting thread's condition */
 };
 
 struct sqlite_store {
 	pthread_mutex_t queue_lock;
-	pthread_cond_t queue_done;
 	struct write_op *queue_head;
 	struct write_op *queue_tail;
 	bool leader_active;
@@ -1305,11 +1308,15 @@ static bool all_done(const struct write_op *ops, size_t count)
  */
 static void submit_many(struct sqlite_store *ss, struct write_op *ops, size_t count)
 {
+	pthread_cond_t wake;
+
+	pthread_cond_init(&wake, NULL);
 	pthread_mutex_lock(&ss->queue_lock);
 	for (size_t i = 0; i < count; i++) {
 		struct write_op *op = &ops[i];
 		op->done = false;
 		op->next = NULL;
+		op->wake = &wake;
 		op->why[0] = '\0';
 		if (ss->queue_tail != NULL)
 			ss->queue_tail->next = op;
@@ -1321,10 +1328,13 @@ static void submit_many(struct sqlite_store *ss, struct write_op *ops, size_t co
 		struct write_op *batch, *next;
 
 		if (ss->leader_active) {
-			pthread_cond_wait(&ss->queue_done, &ss->queue_lock);
+			pthread_cond_wait(&wake, &ss->queue_lock);
 			continue;
 		}
-		/* Lead: take everything queued (ours among it) and commit it. */
+		/*
+		 * Lead: take everything queued (ours among it, all of it: ops are
+		 * queued in one go) and commit it.
+		 */
 		batch = ss->queue_head;
 		ss->queue_head = ss->queue_tail = NULL;
 		ss->leader_active = true;
@@ -1336,11 +1346,16 @@ static void submit_many(struct sqlite_store *ss, struct write_op *ops, size_t co
 			for (int s = 0; o->result == JOB_STORE_OK && s < JOB_STATUS_COUNT; s++)
 				ss->counts[s] = (size_t)((long)ss->counts[s] + o->delta[s]);
 			o->done = true;
+			if (o->wake != &wake)
+				pthread_cond_signal(o->wake);
 		}
 		ss->leader_active = false;
-		pthread_cond_broadcast(&ss->queue_done);
+		/* Whoever queued meanwhile leads next (unless a newcomer takes the lead first). */
+		if (ss->queue_head != NULL)
+			pthread_cond_signal(ss->queue_head->wake);
 	}
 	pthread_mutex_unlock(&ss->queue_lock);
+	pthread_cond_destroy(&wake);
 	for (size_t i = 0; i < count; i++) {
 		const struct write_op *op = &ops[i];
 		if (op->why[0] == '\0')
@@ -1834,7 +1849,6 @@ static void close_store(struct sqlite_store *ss)
 	if (ss->locks_made) {
 		pthread_mutex_destroy(&r->lock);
 		pthread_mutex_destroy(&ss->queue_lock);
-		pthread_cond_destroy(&ss->queue_done);
 	}
 	free(ss->path);
 	free(ss);
@@ -2274,7 +2288,6 @@ struct job_store *job_store_sqlite_open(const char *path, char *err, size_t err_
 		goto fail;
 	}
 	pthread_mutex_init(&ss->queue_lock, NULL);
-	pthread_cond_init(&ss->queue_done, NULL);
 	pthread_mutex_init(&ss->r.lock, NULL);
 	ss->locks_made = true;
 	store->ops = &sqlite_ops;
