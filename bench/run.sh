@@ -375,7 +375,8 @@ scenario_many_nodes() {
 # big_fill DIR: BIG_JOBS jobs written with the sqlite3 CLI into the store the
 # coordinator created in DIR (its own schema): BIG_QUEUED of them QUEUED, the
 # rest COMPLETED with their attempt. Ids look like the coordinator's (j- and
-# 12 hex digits), scattered over the id space as random ones are.
+# 12 hex digits), scattered over the id space: lookups touch pages all over the
+# id index, a harder case than the coordinator's own clock-prefixed ids.
 big_fill() {
 	local db=$1/jobs.db done_jobs=$((BIG_JOBS - BIG_QUEUED))
 	local t0=$(($(date +%s%3N) - 3600000))

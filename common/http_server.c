@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "wire.h"
@@ -26,17 +27,26 @@ struct http_server {
  * TCP_NODELAY that is 8 segments per answer, and it was the largest single
  * cost of both daemons under load (docs/performance.md). An answer that
  * closes the connection goes through the header API, because that is how
- * civetweb learns that it must close the connection after it.
+ * civetweb learns that it must close the connection after it; so does an
+ * answer to an HTTP/1.0 client, whose keep-alive rules civetweb knows.
  */
 static size_t format_head(struct mg_connection *conn, char *buffer, size_t size, int status,
 			  size_t len, const char *location, const char *header_name,
 			  const char *header_value)
 {
 	bool extra = header_name != NULL && header_value != NULL;
-	int n = snprintf(buffer, size,
+	char date[64];
+	time_t now = time(NULL);
+	struct tm utc;
+	int n;
+
+	if (gmtime_r(&now, &utc) == NULL ||
+	    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &utc) == 0)
+		return 0;
+	n = snprintf(buffer, size,
 			 "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
-			 "Cache-Control: no-store\r\n%s%s%s%s%s%s%s\r\n",
-			 status, mg_get_response_code_text(conn, status), len,
+			 "Cache-Control: no-store\r\nDate: %s\r\n%s%s%s%s%s%s%s\r\n",
+			 status, mg_get_response_code_text(conn, status), len, date,
 			 location != NULL ? "Location: " : "", location != NULL ? location : "",
 			 location != NULL ? "\r\n" : "", extra ? header_name : "", extra ? ": " : "",
 			 extra ? header_value : "", extra ? "\r\n" : "");
@@ -49,9 +59,16 @@ static void reply_raw(struct mg_connection *conn, int status, const char *text, 
 {
 	char length[32];
 	char buffer[ONE_WRITE_MAX];
-	size_t head = close_connection ? 0
-				       : format_head(conn, buffer, sizeof(buffer), status, len,
-						     location, header_name, header_value);
+	const struct mg_request_info *info = mg_get_request_info(conn);
+	/*
+	 * HTTP/1.1 keeps the connection by default, so the answer needs no
+	 * Connection header; an HTTP/1.0 client gets civetweb's own handling.
+	 */
+	bool one_write = !close_connection && info != NULL && info->http_version != NULL &&
+			 strcmp(info->http_version, "1.1") == 0;
+	size_t head = one_write ? format_head(conn, buffer, sizeof(buffer), status, len, location,
+					      header_name, header_value)
+				: 0;
 
 	if (head > 0) {
 		if (len <= sizeof(buffer) - head) {

@@ -61,8 +61,10 @@ int http_server_port(const struct http_server *server);
 void http_server_stop(struct http_server *server);
 
 /*
- * Replies. json/text is sent with Content-Type application/json and a
- * Content-Length. http_reply_json steals body. location may be NULL.
+ * Replies. json/text is sent with Content-Type application/json,
+ * Content-Length, Cache-Control: no-store and Date, status line, headers and
+ * body in one write where it fits (16 KiB). http_reply_json steals body.
+ * location may be NULL.
  */
 void http_reply_json(struct http_request *request, int status, json_t *body, const char *location);
 void http_reply_text(struct http_request *request, int status, const char *json_text, size_t len,
