@@ -25,10 +25,11 @@ struct http_server {
  * The answer is written by hand in one buffer rather than through civetweb's
  * header API, which sends each header line with its own send(): with
  * TCP_NODELAY that is 8 segments per answer, and it was the largest single
- * cost of both daemons under load (docs/performance.md). An answer that
- * closes the connection goes through the header API, because that is how
- * civetweb learns that it must close the connection after it; so does an
- * answer to an HTTP/1.0 client, whose keep-alive rules civetweb knows.
+ * cost of both daemons under load (docs/performance.md). Two kinds of
+ * answer still go through the header API, as before: one that says
+ * "Connection: close" (after a body over the limit, which civetweb closes
+ * the connection on because the body was never read), and any answer to an
+ * HTTP/1.0 client, whose keep-alive header civetweb writes for it.
  */
 static size_t format_head(struct mg_connection *conn, char *buffer, size_t size, int status,
 			  size_t len, const char *location, const char *header_name,

@@ -1,5 +1,7 @@
 #include "model.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,30 +116,41 @@ int64_t job_backoff_ms(int64_t base_ms, int64_t cap_ms, int next)
 	return delay / 2 + (int64_t)(noise % (uint64_t)(delay / 2 + 1));
 }
 
+/*
+ * The id counter: an atomic, so any thread may take the next value without a
+ * lock. It starts at a random value (taken once, pthread_once) so that two
+ * runs of the coordinator do not make the same ids in the same millisecond.
+ */
+static atomic_uint_fast32_t id_counter;
+static pthread_once_t id_counter_once = PTHREAD_ONCE_INIT;
+
+static void seed_id_counter(void)
+{
+	uint32_t seed = 0;
+
+	while (getrandom(&seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
+		;
+	atomic_store(&id_counter, seed);
+}
+
 void mesh_new_id(char kind, char *out, size_t out_size)
 {
-	unsigned char bytes[6];
-	size_t got = 0;
 	uint64_t now = (uint64_t)clock_wall_ms();
+	uint32_t count;
 
-	while (got < 3) {
-		ssize_t n = getrandom(bytes + 3 + got, 3 - got, 0);
-		if (n > 0)
-			got += (size_t)n;
-	}
+	pthread_once(&id_counter_once, seed_id_counter);
+	count = (uint32_t)atomic_fetch_add(&id_counter, 1);
 	/*
-	 * The first 3 bytes are the wall clock's milliseconds (modulo 2^24, about
-	 * 4.7 hours), so that ids made close together sort close together: a new
-	 * job's id then lands at one spot of the store's id indexes instead of a
-	 * random page each, and a commit of many jobs writes a few pages instead
-	 * of one per job. The other 3 bytes are random; the store makes a new id
-	 * in the rare case of a clash.
+	 * The first 6 hex digits are the wall clock's milliseconds (modulo 2^24,
+	 * about 4.7 hours), so that ids made close together sort close together:
+	 * a new job's id then lands at one spot of the store's id indexes instead
+	 * of a random page each, and a commit of many jobs writes a few pages
+	 * instead of one per job. The last 6 are the counter (modulo 2^24), so
+	 * that one process never makes the same id twice in one millisecond; an
+	 * id may still meet an old one 4.7 hours later, so the stores check.
 	 */
-	bytes[0] = (unsigned char)(now >> 16);
-	bytes[1] = (unsigned char)(now >> 8);
-	bytes[2] = (unsigned char)now;
-	snprintf(out, out_size, "%c-%02x%02x%02x%02x%02x%02x", kind, bytes[0], bytes[1], bytes[2],
-		 bytes[3], bytes[4], bytes[5]);
+	snprintf(out, out_size, "%c-%06x%06x", kind, (unsigned)(now & 0xffffff),
+		 (unsigned)(count & 0xffffff));
 }
 
 static bool is_token(const char *text, size_t max)

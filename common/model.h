@@ -144,8 +144,10 @@ int64_t job_backoff_ms(int64_t base_ms, int64_t cap_ms, int next);
 
 /*
  * Fills out with a new id "<kind>-<12 hex>": 6 hex of the wall clock's
- * milliseconds (ids made together sort together), 6 random. Unique with high
- * probability only: the store checks. out_size >= MESH_ID_SIZE.
+ * milliseconds (ids made together sort together), then 6 of a per-process
+ * counter that starts at a random value. Never the same twice within 2^24
+ * ids of one process; across hours or processes unique with high probability
+ * only, so the stores check. Thread-safe. out_size >= MESH_ID_SIZE.
  */
 void mesh_new_id(char kind, char *out, size_t out_size);
 

@@ -14,8 +14,10 @@
  * (commit_pending): one commit for all of them instead of one each, which is
  * what bounded throughput when every job paid two fsyncs of its own on this
  * thread. The promises stay: a job is RUNNING on disk before its /execute is
- * sent, and nobody hears of an outcome (waiting clients, GET) before it is on
- * disk. Retries, requeues and late results stay single calls: they are rare.
+ * sent, and nobody hears of an outcome (waiting clients, GET, the node's
+ * running count: an execution whose outcome waits hands its slot to the
+ * outcome, given back after the commit) before it is on disk. Retries,
+ * requeues and late results stay single calls: they are rare.
  */
 #include "dispatcher.h"
 
@@ -92,6 +94,9 @@ struct execution {
 	int64_t lost_since;  /* monotonic ms its node turned UNHEALTHY; 0 while it is healthy */
 	int cancel_tries;
 	bool adopted;        /* found RUNNING at start: the send may never have happened */
+	/* The outcome record_final queued (outcomes[outcome_index] while commit_count is outcome_commit). */
+	long outcome_index;  /* -1: none queued */
+	uint64_t outcome_commit;
 };
 
 /* A job given a slot by this dispatch pass, waiting for its RUNNING commit. */
@@ -108,6 +113,7 @@ struct pending_outcome {
 	char *result;
 	char *error;
 	enum attempt_status attempt_status;
+	bool holds_slot; /* its execution ended: give the node's slot back once this is on disk */
 };
 
 /* Starts one commit takes at most: bounds the memory and the wait of the first one. */
@@ -142,6 +148,8 @@ struct dispatcher {
 	size_t outcome_count, outcome_cap;
 	struct job_change *changes; /* commit_pending's scratch, changes_cap long */
 	size_t changes_cap;
+	uint64_t commit_count;      /* commit_pending calls that wrote something */
+	bool look_again;            /* a commit gave slots back: dispatch again without sleeping */
 };
 
 static void held_job_free(struct held_job *held)
@@ -427,13 +435,22 @@ static void detach(struct dispatcher *dispatcher, struct execution *ex)
 }
 
 /* Gives back ex's job slot (if it holds one) and stops counting it as in flight. */
+/*
+ * Gives back ex's slot on its node, unless ex's outcome is still waiting for
+ * its commit: then the slot goes with the outcome and comes back once the
+ * outcome is on disk, so that a node never looks idle (DRAINED, removable)
+ * while a job it ran is RUNNING on disk.
+ */
 static void let_go_of_job(struct dispatcher *dispatcher, struct execution *ex)
 {
-	if (ex->holds_slot) {
+	if (!ex->holds_slot)
+		return;
+	if (ex->outcome_index >= 0 && ex->outcome_commit == dispatcher->commit_count)
+		dispatcher->outcomes[ex->outcome_index].holds_slot = true;
+	else
 		node_registry_release(dispatcher->registry, ex->node_id);
-		ex->holds_slot = false;
-		dispatcher->in_flight--;
-	}
+	ex->holds_slot = false;
+	dispatcher->in_flight--;
 }
 
 /* Detaches ex from the multi handle and the list, gives back its slot, and frees it. */
@@ -475,6 +492,7 @@ static struct execution *execution_new(struct dispatcher *dispatcher, const char
 	}
 	snprintf(ex->job_id, sizeof(ex->job_id), "%s", job_id);
 	snprintf(ex->node_id, sizeof(ex->node_id), "%s", node_id);
+	ex->outcome_index = -1;
 	ex->started_ms = clock_monotonic_ms();
 	ex->next = dispatcher->executions;
 	if (ex->next != NULL)
@@ -577,11 +595,11 @@ static void outcome_recorded(struct dispatcher *dispatcher, const struct pending
 }
 
 /*
- * Queues job_id's final outcome for the next commit_pending. If there is no
- * memory to queue it, it is written at once instead: an outcome is never
- * dropped.
+ * Queues job_id's final outcome for the next commit_pending and returns its
+ * index in outcomes[]. If there is no memory to queue it, it is written at
+ * once instead (an outcome is never dropped), and the result is -1.
  */
-static void queue_outcome(struct dispatcher *dispatcher, const char *job_id, const char *node_id,
+static long queue_outcome(struct dispatcher *dispatcher, const char *job_id, const char *node_id,
 			  enum job_status status, const char *result, const char *error,
 			  enum attempt_status attempt_status)
 {
@@ -603,21 +621,28 @@ static void queue_outcome(struct dispatcher *dispatcher, const char *job_id, con
 	}
 	if (dispatcher->outcome_count < dispatcher->outcome_cap &&
 	    (result == NULL || outcome.result != NULL) && (error == NULL || outcome.error != NULL)) {
-		dispatcher->outcomes[dispatcher->outcome_count++] = outcome;
-		return;
+		dispatcher->outcomes[dispatcher->outcome_count] = outcome;
+		return (long)dispatcher->outcome_count++;
 	}
 	outcome_recorded(dispatcher, &outcome,
 			 job_store_finish(dispatcher->store, job_id, status, result,
 					  outcome.error != NULL ? outcome.error : error, attempt_status));
 	free(outcome.result);
 	free(outcome.error);
+	return -1;
 }
 
-/* Records the job's final outcome (its last attempt). ex keeps its slot until execution_end. */
+/*
+ * Queues the job's final outcome (its last attempt) for the next commit. ex
+ * keeps its slot until execution_end, which hands it to the outcome if that
+ * is still waiting for its commit.
+ */
 static void record_final(struct dispatcher *dispatcher, struct execution *ex, enum job_status status,
 			 const char *result, const char *error, enum attempt_status attempt_status)
 {
-	queue_outcome(dispatcher, ex->job_id, ex->node_id, status, result, error, attempt_status);
+	ex->outcome_index = queue_outcome(dispatcher, ex->job_id, ex->node_id, status, result, error,
+					  attempt_status);
+	ex->outcome_commit = dispatcher->commit_count;
 	held_job_free(ex->held);
 	ex->held = NULL;
 }
@@ -731,8 +756,8 @@ static void start_marked(struct dispatcher *dispatcher, struct held_job *held,
 		snprintf(error, sizeof(error),
 			 "the coordinator ran out of memory sending the job to node %s", slot->node_id);
 		node_registry_release(dispatcher->registry, slot->node_id);
-		queue_outcome(dispatcher, held->job.id, slot->node_id, JOB_FAILED, NULL, error,
-			      ATTEMPT_DISPATCH_FAILED);
+		(void)queue_outcome(dispatcher, held->job.id, slot->node_id, JOB_FAILED, NULL, error,
+				    ATTEMPT_DISPATCH_FAILED);
 		held_job_free(held);
 		if (ex != NULL) {
 			ex->holds_slot = false;
@@ -804,12 +829,21 @@ static void commit_pending(struct dispatcher *dispatcher)
 					: job_store_finish(dispatcher->store, o->job_id, o->status,
 							   o->result, o->error, o->attempt_status);
 		outcome_recorded(dispatcher, o, rc);
+		if (o->holds_slot) {
+			node_registry_release(dispatcher->registry, o->node_id);
+			dispatcher->look_again = true;
+		}
 		free(o->result);
 		free(o->error);
 	}
-	/* Starting may queue new outcomes (a send that fails): they wait for the next commit. */
+	/*
+	 * Starting may queue new outcomes (a send that fails): they wait for the
+	 * next commit. Executions whose outcome was in this one now give their
+	 * slot back themselves (commit_count moved on).
+	 */
 	dispatcher->outcome_count = 0;
 	dispatcher->start_count = 0;
+	dispatcher->commit_count++;
 	for (size_t i = 0; i < starts; i++) {
 		struct pending_start *p = &dispatcher->starts[i];
 		int attempt = 0;
@@ -1417,8 +1451,11 @@ static void *dispatcher_main(void *arg)
 		 * paused node) is noticed.
 		 */
 		curl_multi_poll(dispatcher->multi, NULL, 0,
-				dispatcher->waiting > 0 || dispatcher->executions != NULL ? 100 : 1000,
+				dispatcher->look_again && dispatcher->waiting > 0 ? 0
+				: dispatcher->waiting > 0 || dispatcher->executions != NULL ? 100
+											 : 1000,
 				NULL);
+		dispatcher->look_again = false;
 	}
 	/* Outcomes the last events recorded (a cancel, a lost node) are written before stopping. */
 	commit_pending(dispatcher);

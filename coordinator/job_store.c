@@ -182,9 +182,10 @@ void job_store_apply_changes(struct job_store *store, struct job_change *changes
 	}
 	valid = malloc(count * sizeof(*valid));
 	if (valid == NULL) {
+		/* No memory to set the refused ones aside: the others one by one. */
 		for (size_t i = 0; i < count; i++) {
 			if (changes[i].outcome == JOB_STORE_OK)
-				changes[i].outcome = JOB_STORE_ERROR;
+				store->ops->apply_changes(store->state, &changes[i], 1);
 		}
 		return;
 	}

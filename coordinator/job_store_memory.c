@@ -364,7 +364,7 @@ static enum job_store_result memory_create(void *state, const struct job *specs,
 		struct stored_job *sj = fresh[i];
 		if (res[i].existing != NULL || res[i].earlier != SIZE_MAX)
 			continue;
-		do /* 24 random bits per millisecond: a clash is unlikely, but never allowed */
+		do /* a clash with an old id is unlikely, but never allowed */
 			mesh_new_id('j', sj->job.id, sizeof(sj->job.id));
 		while (find(ms, sj->job.id) != NULL);
 		sj->seq = ++ms->last_seq;

@@ -9,7 +9,8 @@
  * JOB_STORE_OK is on disk (a 201 survives kill -9 and power loss).
  *
  * Group commit (leader/follower). A writing operation fills a write_op on its
- * own stack and appends it to the queue. If no thread is the leader, it
+ * own stack (a batch of changes: an array of them) and appends it to the
+ * queue (a batch: all of it at once, so that one commit takes it whole). If no thread is the leader, it
  * becomes the leader: it takes the whole queue, runs BEGIN IMMEDIATE, applies
  * each op in its own SAVEPOINT (an op that ends CONFLICT, NOT_FOUND or in an
  * error is rolled back to its savepoint alone), COMMITs once (one fsync for
@@ -626,7 +627,7 @@ static void create_one(struct sqlite_store *ss, struct write_op *op, const struc
 
 	memset(&made, 0, sizeof(made));
 	for (int tries = 0; tries < ID_ATTEMPTS; tries++) {
-		/* 48 random bits: a collision is unlikely, but the UNIQUE id refuses it. */
+		/* A clash with an older id is rare, but the UNIQUE id refuses it: try another. */
 		mesh_new_id('j', made.id, sizeof(made.id));
 		if (bind_text(st, 1, made.id) != SQLITE_OK ||
 		    bind_text(st, 2, spec->type) != SQLITE_OK ||
@@ -1414,31 +1415,39 @@ static enum job_store_result sqlite_finish(void *state, const char *id, enum job
 	return submit(state, &op);
 }
 
+static void change_to_op(struct job_change *c, struct write_op *op)
+{
+	memset(op, 0, sizeof(*op));
+	if (c->kind == JOB_CHANGE_START) {
+		op->kind = OP_MARK_RUNNING;
+		op->u.mark_running.id = c->id;
+		op->u.mark_running.node_id = c->node_id;
+		op->u.mark_running.attempt = &c->attempt;
+	} else {
+		op->kind = OP_FINISH;
+		op->u.finish.id = c->id;
+		op->u.finish.status = c->status;
+		op->u.finish.result = c->result;
+		op->u.finish.error = c->error;
+		op->u.finish.attempt_status = c->attempt_status;
+	}
+}
+
 static void sqlite_apply_changes(void *state, struct job_change *changes, size_t count)
 {
 	struct write_op *ops = calloc(count, sizeof(*ops));
 
 	if (ops == NULL) {
-		for (size_t i = 0; i < count; i++)
-			changes[i].outcome = JOB_STORE_ERROR;
+		/* No memory for the batch: one commit per change, as the single calls do. */
+		for (size_t i = 0; i < count; i++) {
+			struct write_op op;
+			change_to_op(&changes[i], &op);
+			changes[i].outcome = submit(state, &op);
+		}
 		return;
 	}
-	for (size_t i = 0; i < count; i++) {
-		struct job_change *c = &changes[i];
-		if (c->kind == JOB_CHANGE_START) {
-			ops[i].kind = OP_MARK_RUNNING;
-			ops[i].u.mark_running.id = c->id;
-			ops[i].u.mark_running.node_id = c->node_id;
-			ops[i].u.mark_running.attempt = &c->attempt;
-		} else {
-			ops[i].kind = OP_FINISH;
-			ops[i].u.finish.id = c->id;
-			ops[i].u.finish.status = c->status;
-			ops[i].u.finish.result = c->result;
-			ops[i].u.finish.error = c->error;
-			ops[i].u.finish.attempt_status = c->attempt_status;
-		}
-	}
+	for (size_t i = 0; i < count; i++)
+		change_to_op(&changes[i], &ops[i]);
 	submit_many(state, ops, count);
 	for (size_t i = 0; i < count; i++)
 		changes[i].outcome = ops[i].result;

@@ -473,6 +473,16 @@ START_TEST(test_model_null_is_neither_a_type_nor_a_name)
 }
 END_TEST
 
+/* The 6 hex digits after "<kind>-": the clock's milliseconds modulo 2^24. */
+static unsigned long id_clock_part(const char *id)
+{
+	char digits[7];
+
+	memcpy(digits, id + 2, 6);
+	digits[6] = '\0';
+	return strtoul(digits, NULL, 16);
+}
+
 START_TEST(test_model_new_ids_are_kind_dash_twelve_hex_digits)
 {
 	static char ids[1000][MESH_ID_SIZE];
@@ -492,6 +502,11 @@ START_TEST(test_model_new_ids_are_kind_dash_twelve_hex_digits)
 			if (strcmp(ids[i] + 2, ids[j] + 2) == 0)
 				ck_abort_msg("'%s' came twice", ids[i]);
 	}
+	/* The first 6 digits are the clock's milliseconds: ids made together sort together. */
+	ck_assert_msg(((id_clock_part(ids[999]) - id_clock_part(ids[0])) & 0xffffff) < 5000,
+		      "%s .. %s", ids[0], ids[999]);
+	ck_assert_msg((((unsigned long)clock_wall_ms() - id_clock_part(ids[999])) & 0xffffff) < 5000,
+		      "%s was made long before now", ids[999]);
 }
 END_TEST
 
