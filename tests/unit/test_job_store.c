@@ -2867,20 +2867,23 @@ static void crash_child(const char *path, int report_fd)
 	_exit(7);
 }
 
-START_TEST(test_sqlite_store_keeps_what_it_acknowledged_through_a_kill_9)
+/*
+ * Runs child(path, report_fd) in a forked process that reports CRASH_JOBS ids
+ * on report_fd and then kills itself with SIGKILL; fills ids with what it
+ * reported and checks that it did die that way after reporting them all.
+ */
+static void run_crash_child(void (*child)(const char *path, int report_fd), const char *path,
+			    char ids[CRASH_JOBS][MESH_ID_SIZE])
 {
-	char path[PATH_MAX + 64], ids[CRASH_JOBS][MESH_ID_SIZE];
-	struct job_store *store;
 	int fds[2], status, got = 0;
 	pid_t pid;
 
-	temp_path("crash", path, sizeof(path));
 	ck_assert_int_eq(pipe(fds), 0);
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
 		close(fds[0]);
-		crash_child(path, fds[1]);
+		child(path, fds[1]);
 	}
 	close(fds[1]);
 	while (got < CRASH_JOBS && read(fds[0], ids[got], MESH_ID_SIZE) == MESH_ID_SIZE)
@@ -2890,6 +2893,15 @@ START_TEST(test_sqlite_store_keeps_what_it_acknowledged_through_a_kill_9)
 	ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
 		      "the child did not die by SIGKILL (status %d)", status);
 	ck_assert_int_eq(got, CRASH_JOBS);
+}
+
+START_TEST(test_sqlite_store_keeps_what_it_acknowledged_through_a_kill_9)
+{
+	char path[PATH_MAX + 64], ids[CRASH_JOBS][MESH_ID_SIZE];
+	struct job_store *store;
+
+	temp_path("crash", path, sizeof(path));
+	run_crash_child(crash_child, path, ids);
 
 	/* The dead holder's lock is gone with it, and every acknowledged change is there. */
 	store = open_sqlite_at(path);
@@ -2946,25 +2958,9 @@ START_TEST(test_sqlite_store_keeps_batches_of_changes_through_a_kill_9)
 {
 	char path[PATH_MAX + 64], ids[CRASH_JOBS][MESH_ID_SIZE];
 	struct job_store *store;
-	int fds[2], status, got = 0;
-	pid_t pid;
 
 	temp_path("batch-crash", path, sizeof(path));
-	ck_assert_int_eq(pipe(fds), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		close(fds[0]);
-		batch_crash_child(path, fds[1]);
-	}
-	close(fds[1]);
-	while (got < CRASH_JOBS && read(fds[0], ids[got], MESH_ID_SIZE) == MESH_ID_SIZE)
-		got++;
-	close(fds[0]);
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
-		      "the child did not die by SIGKILL (status %d)", status);
-	ck_assert_int_eq(got, CRASH_JOBS);
+	run_crash_child(batch_crash_child, path, ids);
 
 	store = open_sqlite_at(path);
 	for (int i = 0; i < CRASH_JOBS; i++) {
