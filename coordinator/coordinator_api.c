@@ -51,6 +51,36 @@ static void explain_wait(struct coordinator_app *app, struct job *job)
 	job->reason = strdup(text);
 }
 
+/*
+ * explain_wait for every job of jobs[]. QUEUED jobs of one type that wait for
+ * a node wait for the same reason: the registry is asked once per type (of
+ * the last few seen), not once per job of a long list or batch. A job waiting
+ * for a later attempt has a reason of its own and is neither copied nor
+ * copied from.
+ */
+static void explain_waits(struct coordinator_app *app, struct job *jobs, size_t count)
+{
+	const struct job *seen[8]; /* jobs already explained as waiting for a node, one per type */
+	size_t seen_count = 0;
+	int64_t now = clock_wall_ms();
+
+	for (size_t i = 0; i < count; i++) {
+		struct job *job = &jobs[i];
+		bool for_a_node =
+			job->status == JOB_QUEUED && job->reason == NULL && job->next_attempt_at <= now;
+
+		for (size_t k = 0; k < seen_count && for_a_node; k++) {
+			if (strcmp(seen[k]->type, job->type) == 0) {
+				job->reason = strdup(seen[k]->reason);
+				break;
+			}
+		}
+		explain_wait(app, job);
+		if (for_a_node && job->reason != NULL && seen_count < sizeof(seen) / sizeof(seen[0]))
+			seen[seen_count++] = job;
+	}
+}
+
 static void reply_store_failure(struct http_request *request, enum job_store_result rc,
 				const char *id)
 {
@@ -235,10 +265,11 @@ static void handle_submit_job(struct http_request *request)
 		size_t waiting, max_waiters;
 		job_waiters_count(app->waiters, &waiting, &max_waiters);
 		http_reply_retry_later(request, 1,
-				       "%zu clients are already waiting for their jobs (the most the "
+				       "%zu client%s already waiting for %s job%s (the most the "
 				       "coordinator holds); nothing was stored: retry later, or submit "
 				       "without ?wait and poll GET /jobs/{id}",
-				       max_waiters);
+				       max_waiters, max_waiters == 1 ? " is" : "s are",
+				       max_waiters == 1 ? "its" : "their", max_waiters == 1 ? "" : "s");
 		goto out;
 	}
 	rc = job_store_create(app->store, specs, count, jobs, existed);
@@ -281,6 +312,7 @@ static void handle_submit_job(struct http_request *request)
 	if (batch) {
 		log_info("%zu job(s) submitted in one batch (%zu new)", count, created);
 		answer = json_array();
+		explain_waits(app, jobs, count);
 		for (size_t i = 0; i < count; i++) {
 			jobs[i].has_attempts = !existed[i] || jobs[i].has_attempts;
 			json_array_append_new(answer, job_to_json(&jobs[i]));
@@ -365,8 +397,6 @@ static void handle_list_jobs(struct http_request *request)
 	char status[32], node_id[MESH_ID_SIZE], type[MESH_TYPE_MAX + 1], limit[32], scratch[64];
 	const char *unknown;
 	struct job_list list;
-	const struct job *seen[8]; /* QUEUED jobs already explained, one per type */
-	size_t seen_count = 0;
 	json_t *jobs;
 	int found;
 
@@ -422,23 +452,9 @@ static void handle_list_jobs(struct http_request *request)
 		return;
 	}
 	jobs = json_array();
-	for (size_t i = 0; i < list.count; i++) {
-		struct job *job = &list.items[i];
-		/*
-		 * Jobs of one type wait for the same reason: ask the registry once per
-		 * type (the last few seen), not once per job of a long list.
-		 */
-		for (size_t k = 0; k < seen_count && job->status == JOB_QUEUED; k++) {
-			if (strcmp(seen[k]->type, job->type) == 0) {
-				job->reason = strdup(seen[k]->reason);
-				break;
-			}
-		}
-		explain_wait(app, job);
-		if (job->reason != NULL && seen_count < sizeof(seen) / sizeof(seen[0]))
-			seen[seen_count++] = job;
-		json_array_append_new(jobs, job_to_json(job));
-	}
+	explain_waits(app, list.items, list.count);
+	for (size_t i = 0; i < list.count; i++)
+		json_array_append_new(jobs, job_to_json(&list.items[i]));
 	job_list_clear(&list);
 	http_reply_json(request, 200, json_pack("{s:o}", "jobs", jobs), NULL);
 }

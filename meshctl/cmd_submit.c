@@ -35,12 +35,14 @@ static void print_job(struct cmd_context *ctx, const struct api_reply *reply, co
 
 /*
  * Polls the job that reply and job hold (on entry and on return) until it
- * is terminal or the deadline passes. Returns the exit status.
+ * is terminal or deadline (monotonic ms: --timeout from the start of the
+ * command, which the POST ?wait= has used part of) passes. Returns the exit
+ * status.
  */
-static int wait_for_job(struct cmd_context *ctx, struct api_reply *reply, struct job *job)
+static int wait_for_job(struct cmd_context *ctx, struct api_reply *reply, struct job *job,
+			int64_t deadline)
 {
 	const struct options *options = ctx->options;
-	int64_t deadline = clock_monotonic_ms() + options->timeout_ms;
 	bool unreachable = false;
 	char *path = cmd_item_path("jobs", job->id, "");
 	long delay = 0;
@@ -85,6 +87,7 @@ static int cmd_submit_exec(struct cmd_context *ctx)
 	char err[API_ERROR_SIZE];
 	char *body;
 	int rc = MESHCTL_EXIT_COORDINATOR;
+	int64_t deadline = clock_monotonic_ms() + options->timeout_ms;
 
 	/* options_parse checked every value: NULL here is out of memory. */
 	body = job_submission_encode(&options->submission);
@@ -134,7 +137,7 @@ static int cmd_submit_exec(struct cmd_context *ctx)
 		rc = MESHCTL_EXIT_OK;
 		goto out;
 	}
-	rc = wait_for_job(ctx, &reply, &job);
+	rc = wait_for_job(ctx, &reply, &job, deadline);
 out:
 	job_clear(&job);
 	api_reply_clear(&reply);

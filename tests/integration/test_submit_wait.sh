@@ -66,6 +66,13 @@ t0=$(now_ms)
 out=$("$BIN/meshctl" --coordinator "$COORD_URL" submit sleep 300 --wait)
 check_eq "meshctl submit --wait exits 0 for a completed job" "0" "$?"
 check_contains "and prints it" "COMPLETED" "$out"
+# --timeout counts from the start: the time the server held the request is part of it.
+t0=$(now_ms)
+"$BIN/meshctl" --coordinator "$COORD_URL" submit sleep 5000 --wait --timeout 1 >/dev/null 2>"$WORK/timeout.err"
+check_eq "meshctl submit --wait --timeout 1 on a 5 s job exits 2 (timed out)" "2" "$?"
+elapsed=$(($(now_ms) - t0))
+check "after about 1 s, not 2 (took $elapsed ms)" test "$elapsed" -lt 1800
+check_contains "saying so" "timed out after 1 s" "$(cat "$WORK/timeout.err")"
 
 # A batch: one commit, all run.
 batch=$(jq -cn '[range(0; 100) | {type: "echo", payload: "b\(.)"}]')

@@ -903,6 +903,41 @@ START_TEST(test_coordinator_api_drains_and_removes_nodes)
 END_TEST
 
 
+/* In a list, a job waiting for its next attempt keeps its own reason; its neighbours do not take it. */
+START_TEST(test_coordinator_api_lists_each_queued_jobs_own_reason)
+{
+	struct coordinator c;
+	CURL *curl = curl_easy_init();
+	struct job spec = {.type = "nothing-runs-this", .payload = "r", .max_attempts = 2};
+	struct job made;
+	struct reply r;
+	json_t *jobs;
+
+	coordinator_start(&c);
+	/* Attempt 1 of the first job ended; attempt 2 is due in a minute. */
+	ck_assert_int_eq(job_store_create(c.app.store, &spec, 1, &made, NULL), JOB_STORE_OK);
+	ck_assert_int_eq(job_store_mark_running(c.app.store, made.id, "n-1", NULL), JOB_STORE_OK);
+	ck_assert_int_eq(job_store_retry(c.app.store, made.id, ATTEMPT_FAILED, "boom",
+					 clock_wall_ms() + 60000),
+			 JOB_STORE_OK);
+	job_clear(&made);
+	call(curl, &c, "POST", "/jobs", "{\"type\":\"nothing-runs-this\",\"payload\":\"p\"}", 201,
+	     &r);
+	reply_clear(&r);
+	call(curl, &c, "GET", "/jobs?status=QUEUED", NULL, 200, &r);
+	jobs = json_object_get(r.json, "jobs");
+	ck_assert_uint_eq(json_array_size(jobs), 2);
+	ck_assert_msg(strstr(json_string_value(json_object_get(json_array_get(jobs, 0), "reason")),
+			     "waiting for attempt 2 of 2") != NULL,
+		      "first: %s", json_string_value(json_object_get(json_array_get(jobs, 0), "reason")));
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(jobs, 1), "reason")),
+			 "no node is registered");
+	reply_clear(&r);
+	curl_easy_cleanup(curl);
+	coordinator_stop(&c);
+}
+END_TEST
+
 /* ---- batches and waiting ----------------------------------------------------------------- */
 
 START_TEST(test_coordinator_api_takes_a_batch_in_one_piece)
@@ -921,6 +956,13 @@ START_TEST(test_coordinator_api_takes_a_batch_in_one_piece)
 	ck_assert_uint_eq(json_array_size(r.json), 3);
 	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(r.json, 1), "priority")), "high");
 	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(r.json, 2), "status")), "QUEUED");
+	/* Each QUEUED element says why it waits, as a single job's answer does. */
+	for (size_t i = 0; i < 3; i++) {
+		const char *reason =
+			json_string_value(json_object_get(json_array_get(r.json, i), "reason"));
+		ck_assert_msg(reason != NULL && strcmp(reason, "no node is registered") == 0,
+			      "element %zu: reason '%s'", i, reason != NULL ? reason : "(none)");
+	}
 	reply_clear(&r);
 	ck_assert_uint_eq(job_count(curl, &c), 3);
 
@@ -1015,6 +1057,7 @@ static Suite *coordinator_api_suite(void)
 	tcase_add_test(tc, test_coordinator_api_lists_jobs_with_filters_and_refuses_bad_queries);
 	tcase_add_test(tc, test_coordinator_api_concurrent_submissions_are_all_stored);
 	tcase_add_test(tc, test_coordinator_api_error_messages_survive_non_utf8_input);
+	tcase_add_test(tc, test_coordinator_api_lists_each_queued_jobs_own_reason);
 	tcase_add_test(tc, test_coordinator_api_takes_a_batch_in_one_piece);
 	tcase_add_test(tc, test_coordinator_api_waits_for_a_job_and_says_when_it_did_not_end);
 	suite_add_tcase(s, tc);
