@@ -123,14 +123,13 @@ static void request(CURL *easy, const char *method, const char *path, const char
 	memset(out, 0, sizeof(*out));
 	snprintf(url, sizeof(url), "%s%s", base_url, path);
 	curl_easy_setopt(easy, CURLOPT_URL, url);
-	curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, method);
 	if (body != NULL) {
 		curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body);
 		curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
 	} else {
 		curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
-		curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, method);
 	}
+	curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, http_version);
 	curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(easy, CURLOPT_HEADERDATA, out);
