@@ -578,6 +578,30 @@ static int run_stmt(sqlite3_stmt *st)
 }
 
 /*
+ * For the binds of a writing statement: bind_failure is true if one failed.
+ * Then the statement is reset, op fails with what, and the result is true.
+ */
+static bool bind_failed(struct sqlite_store *ss, struct write_op *op, sqlite3_stmt *st,
+			bool bind_failure, const char *what)
+{
+	if (bind_failure) {
+		finish_stmt(st);
+		op_failed(ss, op, SQLITE_ERROR, what);
+	}
+	return bind_failure;
+}
+
+/* Runs the bound statement st; false (op failed with what) if it did not finish. */
+static bool ran(struct sqlite_store *ss, struct write_op *op, sqlite3_stmt *st, const char *what)
+{
+	int step = run_stmt(st);
+
+	if (step != SQLITE_DONE)
+		op_failed(ss, op, step, what);
+	return step == SQLITE_DONE;
+}
+
+/*
  * The result for a transition whose UPDATE matched no row: NOT_FOUND if the
  * job is missing, else CONFLICT (it is in another status).
  */
@@ -629,21 +653,20 @@ static void create_one(struct sqlite_store *ss, struct write_op *op, const struc
 	for (int tries = 0; tries < ID_ATTEMPTS; tries++) {
 		/* A clash with an older id is rare, but the UNIQUE id refuses it: try another. */
 		mesh_new_id('j', made.id, sizeof(made.id));
-		if (bind_text(st, 1, made.id) != SQLITE_OK ||
-		    bind_text(st, 2, spec->type) != SQLITE_OK ||
-		    bind_text(st, 3, spec->payload) != SQLITE_OK ||
-		    sqlite3_bind_int64(st, 4, now) != SQLITE_OK ||
-		    bind_text(st, 5, job_priority_name(spec->priority)) != SQLITE_OK ||
-		    sqlite3_bind_int64(st, 6, spec->timeout_ms) != SQLITE_OK ||
-		    sqlite3_bind_int(st, 7, spec->max_attempts) != SQLITE_OK ||
-		    sqlite3_bind_int(st, 8, spec->retry_on_failure ? 1 : 0) != SQLITE_OK ||
-		    sqlite3_bind_int64(st, 9, spec->backoff_base_ms) != SQLITE_OK ||
-		    sqlite3_bind_int64(st, 10, spec->backoff_cap_ms) != SQLITE_OK ||
-		    bind_text(st, 11, spec->idempotency_key) != SQLITE_OK) {
-			finish_stmt(st);
-			op_failed(ss, op, SQLITE_ERROR, "could not store a new job");
+		if (bind_failed(ss, op, st,
+				bind_text(st, 1, made.id) != SQLITE_OK ||
+				    bind_text(st, 2, spec->type) != SQLITE_OK ||
+				    bind_text(st, 3, spec->payload) != SQLITE_OK ||
+				    sqlite3_bind_int64(st, 4, now) != SQLITE_OK ||
+				    bind_text(st, 5, job_priority_name(spec->priority)) != SQLITE_OK ||
+				    sqlite3_bind_int64(st, 6, spec->timeout_ms) != SQLITE_OK ||
+				    sqlite3_bind_int(st, 7, spec->max_attempts) != SQLITE_OK ||
+				    sqlite3_bind_int(st, 8, spec->retry_on_failure ? 1 : 0) != SQLITE_OK ||
+				    sqlite3_bind_int64(st, 9, spec->backoff_base_ms) != SQLITE_OK ||
+				    sqlite3_bind_int64(st, 10, spec->backoff_cap_ms) != SQLITE_OK ||
+				    bind_text(st, 11, spec->idempotency_key) != SQLITE_OK,
+				"could not store a new job"))
 			return;
-		}
 		step = sqlite3_step(st);
 		if (step != SQLITE_DONE && step != SQLITE_CONSTRAINT_UNIQUE)
 			op_failed(ss, op, step, "could not store a new job");
@@ -805,12 +828,12 @@ static void apply_mark_running(struct sqlite_store *ss, struct write_op *op)
 	int number = 0, step;
 	bool changed;
 
-	if (bind_text(st, 1, id) != SQLITE_OK || bind_node_id(st, 2, node_id) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 3, now) != SQLITE_OK) {
-		finish_stmt(st);
-		op_failed(ss, op, SQLITE_ERROR, "could not mark a job running");
+	if (bind_failed(ss, op, st,
+			bind_text(st, 1, id) != SQLITE_OK ||
+			    bind_node_id(st, 2, node_id) != SQLITE_OK ||
+			    sqlite3_bind_int64(st, 3, now) != SQLITE_OK,
+			"could not mark a job running"))
 		return;
-	}
 	if ((step = run_transition(ss, st, id, &number, &changed)) != SQLITE_DONE) {
 		op_failed(ss, op, step, "could not mark a job running");
 		return;
@@ -820,17 +843,15 @@ static void apply_mark_running(struct sqlite_store *ss, struct write_op *op)
 		return;
 	}
 	st = ss->w.insert_attempt;
-	if (bind_text(st, 1, id) != SQLITE_OK || sqlite3_bind_int(st, 2, number) != SQLITE_OK ||
-	    bind_node_id(st, 3, node_id) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 4, now) != SQLITE_OK) {
-		finish_stmt(st);
-		op_failed(ss, op, SQLITE_ERROR, "could not record an attempt");
+	if (bind_failed(ss, op, st,
+			bind_text(st, 1, id) != SQLITE_OK ||
+			    sqlite3_bind_int(st, 2, number) != SQLITE_OK ||
+			    bind_node_id(st, 3, node_id) != SQLITE_OK ||
+			    sqlite3_bind_int64(st, 4, now) != SQLITE_OK,
+			"could not record an attempt"))
 		return;
-	}
-	if ((step = run_stmt(st)) != SQLITE_DONE) {
-		op_failed(ss, op, step, "could not record an attempt");
+	if (!ran(ss, op, st, "could not record an attempt"))
 		return;
-	}
 	*op->u.mark_running.attempt = number;
 	op->delta[JOB_QUEUED]--;
 	op->delta[JOB_RUNNING]++;
@@ -874,15 +895,14 @@ static void apply_finish(struct sqlite_store *ss, struct write_op *op)
 	sqlite3_stmt *st = ss->w.to_finished;
 	int64_t now = clock_wall_ms();
 
-	if (bind_text(st, 1, id) != SQLITE_OK ||
-	    bind_text(st, 2, job_status_name(op->u.finish.status)) != SQLITE_OK ||
-	    bind_text(st, 3, op->u.finish.result) != SQLITE_OK ||
-	    bind_text(st, 4, op->u.finish.error) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 5, now) != SQLITE_OK) {
-		finish_stmt(st);
-		op_failed(ss, op, SQLITE_ERROR, "could not record a job's outcome");
+	if (bind_failed(ss, op, st,
+			bind_text(st, 1, id) != SQLITE_OK ||
+			    bind_text(st, 2, job_status_name(op->u.finish.status)) != SQLITE_OK ||
+			    bind_text(st, 3, op->u.finish.result) != SQLITE_OK ||
+			    bind_text(st, 4, op->u.finish.error) != SQLITE_OK ||
+			    sqlite3_bind_int64(st, 5, now) != SQLITE_OK,
+			"could not record a job's outcome"))
 		return;
-	}
 	move_and_close_attempt(ss, op, st, id, op->u.finish.status, op->u.finish.attempt_status,
 			       op->u.finish.error, now, "could not record a job's outcome");
 }
@@ -893,13 +913,12 @@ static void apply_retry(struct sqlite_store *ss, struct write_op *op)
 	sqlite3_stmt *st = ss->w.to_retry;
 	int64_t now = clock_wall_ms();
 
-	if (bind_text(st, 1, id) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 2, op->u.retry.next_attempt_at) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 3, now) != SQLITE_OK) {
-		finish_stmt(st);
-		op_failed(ss, op, SQLITE_ERROR, "could not queue a job for a retry");
+	if (bind_failed(ss, op, st,
+			bind_text(st, 1, id) != SQLITE_OK ||
+			    sqlite3_bind_int64(st, 2, op->u.retry.next_attempt_at) != SQLITE_OK ||
+			    sqlite3_bind_int64(st, 3, now) != SQLITE_OK,
+			"could not queue a job for a retry"))
 		return;
-	}
 	move_and_close_attempt(ss, op, st, id, JOB_QUEUED, op->u.retry.attempt_status,
 			       op->u.retry.error, now, "could not queue a job for a retry");
 }
@@ -911,12 +930,11 @@ static void apply_requeue(struct sqlite_store *ss, struct write_op *op)
 	int number = 0, step;
 	bool changed;
 
-	if (bind_text(st, 1, id) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 2, clock_wall_ms()) != SQLITE_OK) {
-		finish_stmt(st);
-		op_failed(ss, op, SQLITE_ERROR, "could not requeue a job");
+	if (bind_failed(ss, op, st,
+			bind_text(st, 1, id) != SQLITE_OK ||
+			    sqlite3_bind_int64(st, 2, clock_wall_ms()) != SQLITE_OK,
+			"could not requeue a job"))
 		return;
-	}
 	if ((step = run_transition(ss, st, id, &number, &changed)) != SQLITE_DONE) {
 		op_failed(ss, op, step, "could not requeue a job");
 		return;
@@ -928,15 +946,13 @@ static void apply_requeue(struct sqlite_store *ss, struct write_op *op)
 	/* The agent never ran it: the attempt (one past the job's number now) did not happen. */
 	number++;
 	st = ss->w.delete_attempt;
-	if (bind_text(st, 1, id) != SQLITE_OK || sqlite3_bind_int(st, 2, number) != SQLITE_OK) {
-		finish_stmt(st);
-		op_failed(ss, op, SQLITE_ERROR, "could not undo an attempt");
+	if (bind_failed(ss, op, st,
+			bind_text(st, 1, id) != SQLITE_OK ||
+			    sqlite3_bind_int(st, 2, number) != SQLITE_OK,
+			"could not undo an attempt"))
 		return;
-	}
-	if ((step = run_stmt(st)) != SQLITE_DONE) {
-		op_failed(ss, op, step, "could not undo an attempt");
+	if (!ran(ss, op, st, "could not undo an attempt"))
 		return;
-	}
 	op->delta[JOB_RUNNING]--;
 	op->delta[JOB_QUEUED]++;
 	op->result = JOB_STORE_OK;
@@ -968,12 +984,12 @@ static void apply_cancel(struct sqlite_store *ss, struct write_op *op)
 		return;
 	}
 	job_clear(out);
-	if (bind_text(st, 1, id) != SQLITE_OK || bind_text(st, 2, op->u.cancel.why) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 3, now) != SQLITE_OK) {
-		finish_stmt(st);
-		op_failed(ss, op, SQLITE_ERROR, "could not cancel a job");
+	if (bind_failed(ss, op, st,
+			bind_text(st, 1, id) != SQLITE_OK ||
+			    bind_text(st, 2, op->u.cancel.why) != SQLITE_OK ||
+			    sqlite3_bind_int64(st, 3, now) != SQLITE_OK,
+			"could not cancel a job"))
 		return;
-	}
 	if ((step = run_transition(ss, st, id, &number, &changed)) != SQLITE_DONE) {
 		op_failed(ss, op, step, "could not cancel a job");
 		return;
@@ -1007,12 +1023,11 @@ static void apply_note_late_result(struct sqlite_store *ss, struct write_op *op)
 	const char *status;
 	int step;
 
-	if (bind_text(st, 1, op->u.late.id) != SQLITE_OK ||
-	    sqlite3_bind_int(st, 2, op->u.late.number) != SQLITE_OK) {
-		finish_stmt(st);
-		op_failed(ss, op, SQLITE_ERROR, "could not read an attempt");
+	if (bind_failed(ss, op, st,
+			bind_text(st, 1, op->u.late.id) != SQLITE_OK ||
+			    sqlite3_bind_int(st, 2, op->u.late.number) != SQLITE_OK,
+			"could not read an attempt"))
 		return;
-	}
 	step = sqlite3_step(st);
 	if (step == SQLITE_ROW) {
 		status = (const char *)sqlite3_column_text(st, 0);
@@ -1029,16 +1044,14 @@ static void apply_note_late_result(struct sqlite_store *ss, struct write_op *op)
 	if (op->result != JOB_STORE_OK)
 		return;
 	st = ss->w.supersede;
-	if (bind_text(st, 1, op->u.late.id) != SQLITE_OK ||
-	    sqlite3_bind_int(st, 2, op->u.late.number) != SQLITE_OK ||
-	    bind_text(st, 3, op->u.late.ok ? op->u.late.result : NULL) != SQLITE_OK ||
-	    bind_text(st, 4, op->u.late.ok ? NULL : op->u.late.error) != SQLITE_OK) {
-		finish_stmt(st);
-		op_failed(ss, op, SQLITE_ERROR, "could not record a late result");
+	if (bind_failed(ss, op, st,
+			bind_text(st, 1, op->u.late.id) != SQLITE_OK ||
+			    sqlite3_bind_int(st, 2, op->u.late.number) != SQLITE_OK ||
+			    bind_text(st, 3, op->u.late.ok ? op->u.late.result : NULL) != SQLITE_OK ||
+			    bind_text(st, 4, op->u.late.ok ? NULL : op->u.late.error) != SQLITE_OK,
+			"could not record a late result"))
 		return;
-	}
-	if ((step = run_stmt(st)) != SQLITE_DONE)
-		op_failed(ss, op, step, "could not record a late result");
+	(void)ran(ss, op, st, "could not record a late result");
 }
 
 /*
@@ -1055,12 +1068,11 @@ static void apply_prune(struct sqlite_store *ss, struct write_op *op)
 		sqlite3_stmt *st = statements[s];
 		int step;
 
-		if (sqlite3_bind_int64(st, 1, op->u.prune.finished_before) != SQLITE_OK ||
-		    sqlite3_bind_int64(st, 2, clamp_to_int64(op->u.prune.limit)) != SQLITE_OK) {
-			finish_stmt(st);
-			op_failed(ss, op, SQLITE_ERROR, "could not prune jobs");
+		if (bind_failed(ss, op, st,
+				sqlite3_bind_int64(st, 1, op->u.prune.finished_before) != SQLITE_OK ||
+				    sqlite3_bind_int64(st, 2, clamp_to_int64(op->u.prune.limit)) != SQLITE_OK,
+				"could not prune jobs"))
 			return;
-		}
 		while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 			const char *name = (const char *)sqlite3_column_text(st, 0);
 			enum job_status status;
@@ -1084,39 +1096,32 @@ static void apply_put_node(struct sqlite_store *ss, struct write_op *op)
 {
 	const struct node *node = op->u.put_node.node;
 	sqlite3_stmt *st = ss->w.upsert_node;
-	int step;
 
-	if (bind_text(st, 1, node->id) != SQLITE_OK || bind_text(st, 2, node->name) != SQLITE_OK ||
-	    bind_text(st, 3, node->address) != SQLITE_OK ||
-	    sqlite3_bind_int(st, 4, node->capacity) != SQLITE_OK ||
-	    bind_text(st, 5, op->u.put_node.types_json) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 6, node->registered_at) != SQLITE_OK ||
-	    sqlite3_bind_int(st, 7, node->draining ? 1 : 0) != SQLITE_OK) {
-		finish_stmt(st);
-		op_failed(ss, op, SQLITE_ERROR, "could not store a node");
+	if (bind_failed(ss, op, st,
+			bind_text(st, 1, node->id) != SQLITE_OK ||
+			    bind_text(st, 2, node->name) != SQLITE_OK ||
+			    bind_text(st, 3, node->address) != SQLITE_OK ||
+			    sqlite3_bind_int(st, 4, node->capacity) != SQLITE_OK ||
+			    bind_text(st, 5, op->u.put_node.types_json) != SQLITE_OK ||
+			    sqlite3_bind_int64(st, 6, node->registered_at) != SQLITE_OK ||
+			    sqlite3_bind_int(st, 7, node->draining ? 1 : 0) != SQLITE_OK,
+			"could not store a node"))
 		return;
-	}
-	if ((step = run_stmt(st)) != SQLITE_DONE) {
-		op_failed(ss, op, step, "could not store a node");
+	if (!ran(ss, op, st, "could not store a node"))
 		return;
-	}
 	op->result = JOB_STORE_OK;
 }
 
 static void apply_delete_node(struct sqlite_store *ss, struct write_op *op)
 {
 	sqlite3_stmt *st = ss->w.delete_node;
-	int step;
 
-	if (bind_text(st, 1, op->u.delete_node.id) != SQLITE_OK) {
-		finish_stmt(st);
-		op_failed(ss, op, SQLITE_ERROR, "could not delete a node");
+	if (bind_failed(ss, op, st,
+			bind_text(st, 1, op->u.delete_node.id) != SQLITE_OK,
+			"could not delete a node"))
 		return;
-	}
-	if ((step = run_stmt(st)) != SQLITE_DONE) {
-		op_failed(ss, op, step, "could not delete a node");
+	if (!ran(ss, op, st, "could not delete a node"))
 		return;
-	}
 	op->result = sqlite3_changes(ss->w.db) == 1 ? JOB_STORE_OK : JOB_STORE_NOT_FOUND;
 }
 
