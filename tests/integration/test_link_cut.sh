@@ -39,6 +39,8 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 bin_dir=${MESH_BIN_DIR:-$root/build/test/bin}
 # shellcheck source=deploy/netns.sh
 . "$root/deploy/netns.sh"
+# shellcheck source=tests/integration/netns_daemons.sh
+. "$root/tests/integration/netns_daemons.sh"
 
 : "${ASAN_OPTIONS:=detect_leaks=1:abort_on_error=0:halt_on_error=1}"
 : "${UBSAN_OPTIONS:=print_stacktrace=1:halt_on_error=1}"
@@ -52,7 +54,6 @@ AGENTS=(agent-1 agent-2)
 SANITIZER_RE='ERROR: (Address|Leak|Thread|Memory|UndefinedBehavior)Sanitizer|runtime error:'
 script=$(basename "$0")
 
-now_ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
 test_start=$(now_ms)
 
 passed=0
@@ -90,83 +91,12 @@ done
 note "binaries: $bin_dir"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/pmesh-linkcut.XXXXXX") || fail "mktemp -d failed"
-daemons=()            # labels, in start order
-declare -A pid_of=()  # label -> pid (our child: the daemon itself, ip netns exec execs it)
-declare -A exit_of=() # label -> exit status once reaped
-
-# Is pid our own child and not yet dead? (Guards every kill against pid reuse.)
-is_our_running_child() {
-	local stat rest state ppid
-	[ -r "/proc/$1/stat" ] || return 1
-	read -r stat 2>/dev/null <"/proc/$1/stat" || return 1
-	rest=${stat##*) }
-	state=${rest%% *}
-	rest=${rest#* }
-	ppid=${rest%% *}
-	[ "$ppid" = "$$" ] && [ "$state" != Z ] && [ "$state" != X ]
-}
-
-# stop_daemons [LABEL...]: SIGTERM to those daemons (all by default) still running,
-# waits up to 6 s (they need about 2 s; run.sh's timeout -k 10 leaves 10 s for the whole
-# teardown), SIGKILLs what is left, and reaps them (exit_of). Safe to call more than once.
-stop_daemons() {
-	local label pid deadline labels=("$@")
-	[ ${#labels[@]} -eq 0 ] && labels=("${daemons[@]}")
-	for label in "${labels[@]}"; do
-		pid=${pid_of[$label]}
-		[ -n "${exit_of[$label]+x}" ] && continue
-		is_our_running_child "$pid" && kill -TERM "$pid" 2>/dev/null
-	done
-	deadline=$((SECONDS + 6))
-	for label in "${labels[@]}"; do
-		pid=${pid_of[$label]}
-		[ -n "${exit_of[$label]+x}" ] && continue
-		while is_our_running_child "$pid" && [ $SECONDS -lt $deadline ]; do
-			sleep 0.05
-		done
-		if is_our_running_child "$pid"; then
-			not_ok "$label (pid $pid) still running 6 s after SIGTERM; sending SIGKILL"
-			kill -KILL "$pid" 2>/dev/null
-		fi
-		wait "$pid"
-		exit_of[$label]=$?
-	done
-}
-
-dump_logs() {
-	local label log
-	for label in "${daemons[@]}"; do
-		log="$tmp/$label.log"
-		[ -f "$log" ] || continue
-		echo "# ---- $label (pid ${pid_of[$label]}, exit ${exit_of[$label]:-?}): $log, last 150 lines"
-		tail -n 150 "$log" | sed 's/^/#   /'
-	done
-	for log in "$tmp"/runs-*; do
-		[ -f "$log" ] || continue
-		echo "# ---- $(basename "$log")"
-		sed 's/^/#   /' "$log"
-	done
-}
 
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM HUP
-	stop_daemons
-	# Also stops anything else still running in our namespaces (a handler, a curl).
-	netns_lan_destroy
 	[ "$failed" -gt 0 ] && [ "$rc" -eq 0 ] && rc=1
-	if [ "$rc" -ne 0 ]; then
-		dump_logs
-		if grep -Eq "$SANITIZER_RE" "$tmp"/*.log 2>/dev/null; then
-			echo "# sanitizer reports in: $(grep -El "$SANITIZER_RE" "$tmp"/*.log | xargs -n1 basename | tr '\n' ' ')"
-		fi
-		echo "# logs kept in $tmp"
-		echo "# FAILED after $(($(now_ms) - test_start)) ms"
-	elif [ "${MESH_KEEP_LOGS:-0}" = 1 ]; then
-		echo "# logs kept in $tmp (MESH_KEEP_LOGS=1)"
-	else
-		rm -rf "$tmp"
-	fi
+	teardown "$rc"
 	echo "# $script: $passed passed, $failed failed"
 	exit "$rc"
 }
@@ -174,16 +104,6 @@ trap cleanup EXIT
 trap 'not_ok "interrupted (SIGTERM)"; exit 143' TERM
 trap 'not_ok "interrupted (SIGINT)"; exit 130' INT
 trap 'not_ok "interrupted (SIGHUP)"; exit 129' HUP
-
-# wait_until SECONDS CMD...: runs CMD every 50 ms until it succeeds or the time is up.
-wait_until() {
-	local deadline=$(($(now_ms) + $1 * 1000))
-	shift
-	until "$@"; do
-		[ "$(now_ms)" -ge "$deadline" ] && return 1
-		sleep 0.05
-	done
-}
 
 # ---- the handler -----------------------------------------------------------------------
 # On the shared filesystem, outside the namespaces' view of anything but the file system.
@@ -304,34 +224,6 @@ describe_pids() {
 }
 # only_agent_in_ns NAME: nothing but the agent itself runs in host NAME's namespace.
 only_agent_in_ns() { [ -z "$(others_in_ns "$1" "${pid_of[$1]}")" ]; }
-
-# ---- start the daemons ---------------------------------------------------------------------
-# start_daemon LABEL HOST CMD...
-start_daemon() {
-	local label=$1 ns
-	ns=$(netns_ns "$2") || fail "no host $2"
-	shift 2
-	ip netns exec "$ns" "$@" >"$tmp/$label.log" 2>&1 </dev/null &
-	pid_of[$label]=$!
-	daemons+=("$label")
-}
-
-listening_port() {
-	grep -Eo 'listening on [^ ]*:[0-9]+' "$tmp/$1.log" 2>/dev/null | head -n 1 | grep -Eo '[0-9]+$'
-}
-
-# wait_listening LABEL EXPECTED_PORT
-wait_listening() {
-	local label=$1 port
-	listening_or_dead() { listening_port "$label" >/dev/null || ! is_our_running_child "${pid_of[$label]}"; }
-	wait_until 20 listening_or_dead
-	port=$(listening_port "$label")
-	if [ -z "$port" ]; then
-		is_our_running_child "${pid_of[$label]}" || fail "$label exited before it served"
-		fail "$label did not log 'listening on' within 20 s"
-	fi
-	[ "$port" = "$2" ] || fail "$label listens on port $port, expected $2"
-}
 
 # start_coordinator LABEL GRACE_MS
 start_coordinator() {

@@ -26,6 +26,8 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 bin_dir=${MESH_BIN_DIR:-$root/build/test/bin}
 # shellcheck source=deploy/netns.sh
 . "$root/deploy/netns.sh"
+# shellcheck source=tests/integration/netns_daemons.sh
+. "$root/tests/integration/netns_daemons.sh"
 
 : "${ASAN_OPTIONS:=detect_leaks=1:abort_on_error=0:halt_on_error=1}"
 : "${UBSAN_OPTIONS:=print_stacktrace=1:halt_on_error=1}"
@@ -38,13 +40,13 @@ SLEEP_MS=1500     # long enough that 6 concurrent sleep jobs all run at once
 AGENTS=(agent-1 agent-2 agent-3)
 SANITIZER_RE='ERROR: (Address|Leak|Thread|Memory|UndefinedBehavior)Sanitizer|runtime error:'
 
-now_ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
 test_start=$(now_ms)
 
 ok() { echo "ok - $*"; }
+not_ok() { echo "not ok - $*"; }
 # Fatal: the teardown (EXIT trap) stops everything and prints the logs.
 fail() {
-	echo "not ok - $*"
+	not_ok "$*"
 	exit 1
 }
 note() { echo "# $*"; }
@@ -62,83 +64,17 @@ done
 note "binaries: $bin_dir"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/pmesh-multihost.XXXXXX") || fail "mktemp -d failed"
-daemons=()            # labels, in start order
-declare -A pid_of=()  # label -> pid (our child: the daemon itself, ip netns exec execs it)
-declare -A exit_of=() # label -> exit status once reaped
-
-# Is pid our own child and not yet dead? (Guards every kill against pid reuse.)
-is_our_running_child() {
-	local stat rest state ppid
-	[ -r "/proc/$1/stat" ] || return 1
-	read -r stat 2>/dev/null <"/proc/$1/stat" || return 1
-	rest=${stat##*) }
-	state=${rest%% *}
-	rest=${rest#* }
-	ppid=${rest%% *}
-	[ "$ppid" = "$$" ] && [ "$state" != Z ] && [ "$state" != X ]
-}
-
-# Sends SIGTERM to every daemon still running, waits up to 6 s (they need about 2 s;
-# run.sh's timeout -k 10 leaves 10 s for the whole teardown), SIGKILLs what is left,
-# and reaps them all (exit_of). Safe to call more than once.
-stop_daemons() {
-	local label pid deadline
-	for label in "${daemons[@]}"; do
-		pid=${pid_of[$label]}
-		[ -n "${exit_of[$label]+x}" ] && continue
-		is_our_running_child "$pid" && kill -TERM "$pid" 2>/dev/null
-	done
-	deadline=$((SECONDS + 6))
-	for label in "${daemons[@]}"; do
-		pid=${pid_of[$label]}
-		[ -n "${exit_of[$label]+x}" ] && continue
-		while is_our_running_child "$pid" && [ $SECONDS -lt $deadline ]; do
-			sleep 0.05
-		done
-		if is_our_running_child "$pid"; then
-			echo "not ok - $label (pid $pid) still running 6 s after SIGTERM; sending SIGKILL"
-			kill -KILL "$pid" 2>/dev/null
-		fi
-		wait "$pid"
-		exit_of[$label]=$?
-	done
-}
-
-dump_logs() {
-	local label log
-	for label in "${daemons[@]}"; do
-		log="$tmp/$label.log"
-		[ -f "$log" ] || continue
-		echo "# ---- $label (pid ${pid_of[$label]}, exit ${exit_of[$label]:-?}): $log, last 150 lines"
-		tail -n 150 "$log" | sed 's/^/#   /'
-	done
-}
 
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM HUP
-	stop_daemons
-	# Also stops anything else still running in our namespaces (e.g. a curl of an
-	# interrupted submission).
-	netns_lan_destroy
-	if [ "$rc" -ne 0 ]; then
-		dump_logs
-		if grep -Eq "$SANITIZER_RE" "$tmp"/*.log 2>/dev/null; then
-			echo "# sanitizer reports in: $(grep -El "$SANITIZER_RE" "$tmp"/*.log | xargs -n1 basename | tr '\n' ' ')"
-		fi
-		echo "# logs kept in $tmp"
-		echo "# FAILED after $(( $(now_ms) - test_start )) ms"
-	elif [ "${MESH_KEEP_LOGS:-0}" = 1 ]; then
-		echo "# logs kept in $tmp (MESH_KEEP_LOGS=1)"
-	else
-		rm -rf "$tmp"
-	fi
+	teardown "$rc"
 	exit "$rc"
 }
 trap cleanup EXIT
-trap 'echo "not ok - interrupted (SIGTERM)"; exit 143' TERM
-trap 'echo "not ok - interrupted (SIGINT)"; exit 130' INT
-trap 'echo "not ok - interrupted (SIGHUP)"; exit 129' HUP
+trap 'not_ok "interrupted (SIGTERM)"; exit 143' TERM
+trap 'not_ok "interrupted (SIGINT)"; exit 130' INT
+trap 'not_ok "interrupted (SIGHUP)"; exit 129' HUP
 
 # ---- the LAN -----------------------------------------------------------------------
 netns_lan_create pmesh || fail "could not create the LAN's bridge namespace"
@@ -195,44 +131,6 @@ submit_many() {
 		ids+=("$(jq -er .id "$tmp/submit.$i")") || return 1
 	done
 	printf '%s\n' "${ids[@]}"
-}
-
-# wait_until SECONDS CMD...: runs CMD every 50 ms until it succeeds or the time is up.
-wait_until() {
-	local deadline=$(( $(now_ms) + $1 * 1000 ))
-	shift
-	until "$@"; do
-		[ "$(now_ms)" -ge "$deadline" ] && return 1
-		sleep 0.05
-	done
-}
-
-# ---- start the daemons ---------------------------------------------------------------
-# start_daemon LABEL HOST CMD...
-start_daemon() {
-	local label=$1 ns
-	ns=$(netns_ns "$2") || fail "no host $2"
-	shift 2
-	ip netns exec "$ns" "$@" >"$tmp/$label.log" 2>&1 </dev/null &
-	pid_of[$label]=$!
-	daemons+=("$label")
-}
-
-listening_port() {
-	grep -Eo 'listening on [^ ]*:[0-9]+' "$tmp/$1.log" 2>/dev/null | head -n 1 | grep -Eo '[0-9]+$'
-}
-
-# wait_listening LABEL EXPECTED_PORT
-wait_listening() {
-	local label=$1 port
-	listening_or_dead() { listening_port "$label" >/dev/null || ! is_our_running_child "${pid_of[$label]}"; }
-	wait_until 20 listening_or_dead
-	port=$(listening_port "$label")
-	if [ -z "$port" ]; then
-		is_our_running_child "${pid_of[$label]}" || fail "$label exited before it served"
-		fail "$label did not log 'listening on' within 20 s"
-	fi
-	[ "$port" = "$2" ] || fail "$label listens on port $port, expected $2"
 }
 
 t0=$(now_ms)
