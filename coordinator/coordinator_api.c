@@ -187,19 +187,26 @@ static size_t decode_submissions(struct http_request *request, const struct coor
 /*
  * Waits (POST /jobs?wait=) until job finishes or wait_s seconds pass, then
  * answers: the finished job with finished_status, or the job as it stands
- * with 202. waiter was registered before; it is removed here.
+ * with 202. waiter was registered before and watches job; it is removed here.
+ * look_first: the job may have changed since the caller had it (it existed
+ * already). A job created by this request was watched before the dispatcher
+ * heard of it, so any end of it is notified, and the first look is skipped.
  */
 static void answer_after_wait(struct http_request *request, struct coordinator_app *app,
 			      struct job_waiter *waiter, struct job *job, long wait_s,
-			      int finished_status, const char *location)
+			      int finished_status, const char *location, bool look_first)
 {
 	int64_t deadline = clock_monotonic_ms() + wait_s * 1000;
+	bool look = look_first;
 	struct job current;
 
-	/* Registered before this look, so an end in between is not missed. */
-	while (job_store_get(app->store, job->id, &current) == JOB_STORE_OK) {
-		job_clear(job);
-		*job = current;
+	/* Watched before each look, so an end in between is not missed. */
+	while (!look || job_store_get(app->store, job->id, &current) == JOB_STORE_OK) {
+		if (look) {
+			job_clear(job);
+			*job = current;
+		}
+		look = true;
 		if (job_status_is_terminal(job->status) || clock_monotonic_ms() >= deadline ||
 		    !job_waiters_wait(app->waiters, waiter, deadline))
 			break;
@@ -297,6 +304,8 @@ static void handle_submit_job(struct http_request *request)
 		reply_store_failure(request, rc, "");
 		goto out;
 	}
+	if (waiter != NULL)
+		job_waiters_watch(app->waiters, waiter, jobs[0].id); /* before the dispatcher has it */
 	for (size_t i = 0; i < count; i++) {
 		if (existed[i]) {
 			log_info("job %s (%s) submitted again with its idempotency_key; not stored twice",
@@ -333,9 +342,8 @@ static void handle_submit_job(struct http_request *request)
 	}
 	snprintf(location, sizeof(location), "/jobs/%s", jobs[0].id);
 	if (waiter != NULL) {
-		job_waiters_watch(app->waiters, waiter, jobs[0].id);
 		answer_after_wait(request, app, waiter, &jobs[0], wait_s, existed[0] ? 200 : 201,
-				  location);
+				  location, existed[0]);
 		waiter = NULL;
 		goto out;
 	}

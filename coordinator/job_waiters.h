@@ -2,11 +2,13 @@
  * job_waiters: lets HTTP handlers wait for a job to finish (POST
  * /jobs?wait=SECONDS) without polling the store.
  *
- * A handler registers its interest (job_waiters_add) before it looks at the
- * job's status one last time, then sleeps in job_waiters_wait; whoever
- * finishes a job (the dispatcher, a cancel) calls job_waiters_notify after
- * the store has the outcome. Registering first means a job that finishes in
- * between is not missed.
+ * A handler registers its interest (job_waiters_add, job_waiters_watch)
+ * before it looks at the job's status one last time, or, for a job it has
+ * just created, before it hands the job to the dispatcher; then it sleeps in
+ * job_waiters_wait. Whoever finishes a job (the dispatcher, a cancel) calls
+ * job_waiters_notify after the store has the outcome. Registering first means
+ * a job that finishes in between is not missed: a notification is kept until
+ * the waiter is removed.
  *
  * The number of waiting clients is capped (each holds one of civetweb's
  * connection threads): job_waiters_add refuses beyond the cap, and the
