@@ -226,6 +226,50 @@ static void answer_after_wait(struct http_request *request, struct coordinator_a
 			job_to_json(job), location);
 }
 
+/*
+ * The fast way for a waiting client's job (POST /jobs?wait, no
+ * idempotency_key): when no job waits for a node and one has room now, the
+ * job is stored already RUNNING there (one commit and one fsync, instead of
+ * one to store it and one to start it) and handed to the dispatcher to send.
+ * Returns false if it did not apply (the caller stores the job as usual);
+ * true with *rc: OK (job holds the stored job, waiter watches it), or the
+ * store's failure, nothing stored.
+ */
+static bool submit_running(struct coordinator_app *app, const struct job *spec, struct job *job,
+			   struct job_waiter *waiter, enum job_store_result *rc)
+{
+	size_t waiting, in_flight;
+	struct node_slot slot;
+	enum scheduler_verdict verdict;
+	int attempt;
+
+	if (spec->idempotency_key != NULL)
+		return false; /* the key's check belongs to job_store_create */
+	dispatcher_counts(app->dispatcher, &waiting, &in_flight);
+	if (waiting > 0 || !node_registry_reserve(app->registry, spec->type, &slot, &verdict))
+		return false; /* jobs wait ahead of it, or no node has room */
+	*rc = job_store_create_running(app->store, spec, slot.node_id, job, &attempt);
+	if (*rc != JOB_STORE_OK && *rc != JOB_STORE_CONFLICT) {
+		node_registry_release(app->registry, slot.node_id);
+		node_slot_clear(&slot);
+		return true;
+	}
+	job_waiters_watch(app->waiters, waiter, job->id); /* before the dispatcher has it */
+	if (*rc == JOB_STORE_OK && dispatcher_run(app->dispatcher, job, &slot, attempt) == 0)
+		return true;
+	/* Stored but not started (a cancel came first), or no memory to send it: queue it as usual. */
+	node_registry_release(app->registry, slot.node_id);
+	node_slot_clear(&slot);
+	if (*rc == JOB_STORE_OK && job_store_requeue(app->store, job->id) != JOB_STORE_OK)
+		log_error("job %s stays RUNNING on node %s without having been sent there; it is "
+			  "followed up at the next start", job->id, job->node_id);
+	else if (dispatcher_enqueue(app->dispatcher, job) != 0)
+		log_error("job %s is stored but could not be queued for dispatch (out of memory); "
+			  "the next start dispatches it", job->id);
+	*rc = JOB_STORE_OK;
+	return true;
+}
+
 static void handle_submit_job(struct http_request *request)
 {
 	struct coordinator_app *app = app_of(request);
@@ -279,7 +323,17 @@ static void handle_submit_job(struct http_request *request)
 				       max_waiters == 1 ? "its" : "their", max_waiters == 1 ? "" : "s");
 		goto out;
 	}
-	rc = job_store_create(app->store, specs, count, jobs, existed);
+	if (waiter == NULL || !submit_running(app, &specs[0], &jobs[0], waiter, &rc)) {
+		rc = job_store_create(app->store, specs, count, jobs, existed);
+		if (rc == JOB_STORE_OK && waiter != NULL) /* before the dispatcher has it */
+			job_waiters_watch(app->waiters, waiter, jobs[0].id);
+		for (size_t i = 0; rc == JOB_STORE_OK && i < count; i++) {
+			if (!existed[i] && dispatcher_enqueue(app->dispatcher, &jobs[i]) != 0)
+				log_error("job %s is stored but could not be queued for dispatch (out "
+					  "of memory); the next start dispatches it",
+					  jobs[i].id);
+		}
+	}
 	if (rc == JOB_STORE_CONFLICT) {
 		size_t i = 0;
 		while (i < count && !existed[i])
@@ -304,19 +358,12 @@ static void handle_submit_job(struct http_request *request)
 		reply_store_failure(request, rc, "");
 		goto out;
 	}
-	if (waiter != NULL)
-		job_waiters_watch(app->waiters, waiter, jobs[0].id); /* before the dispatcher has it */
 	for (size_t i = 0; i < count; i++) {
-		if (existed[i]) {
+		if (existed[i])
 			log_info("job %s (%s) submitted again with its idempotency_key; not stored twice",
 				 jobs[i].id, jobs[i].type);
-			continue;
-		}
-		created++;
-		if (dispatcher_enqueue(app->dispatcher, &jobs[i]) != 0)
-			log_error("job %s is stored but could not be queued for dispatch (out of memory); "
-				  "the next start dispatches it",
-				  jobs[i].id);
+		else
+			created++;
 	}
 	if (batch) {
 		log_info("%zu job(s) submitted in one batch (%zu new)", count, created);
@@ -336,6 +383,9 @@ static void handle_submit_job(struct http_request *request)
 			job_clear(&jobs[0]);
 			jobs[0] = current;
 		}
+	} else if (jobs[0].status == JOB_RUNNING) {
+		log_info("job %s (%s) submitted and stored RUNNING on node %s at once (no job waits "
+			 "ahead of it)", jobs[0].id, jobs[0].type, jobs[0].node_id);
 	} else {
 		log_info("job %s (%s) submitted", jobs[0].id, jobs[0].type);
 		jobs[0].has_attempts = true; /* none yet */

@@ -57,13 +57,22 @@ struct job_queue {
 	bool blocked; /* no node could take this type in the current round */
 };
 
-enum event_kind { EVENT_ENQUEUE, EVENT_ADOPT, EVENT_CANCEL, EVENT_NODE_LOST, EVENT_NODE_BACK };
+enum event_kind {
+	EVENT_ENQUEUE,
+	EVENT_RUN,
+	EVENT_ADOPT,
+	EVENT_CANCEL,
+	EVENT_NODE_LOST,
+	EVENT_NODE_BACK,
+};
 
 struct event {
 	struct event *next;
 	enum event_kind kind;
-	struct held_job *held; /* ENQUEUE, ADOPT */
+	struct held_job *held; /* ENQUEUE, RUN, ADOPT */
 	char id[MESH_ID_SIZE]; /* CANCEL: job id; NODE_*: node id */
+	struct node_slot slot; /* RUN: owned */
+	int attempt;           /* RUN */
 };
 
 enum execution_mode {
@@ -182,21 +191,11 @@ static struct held_job *held_job_new(const struct job *job)
 
 /* ---- the inbox (any thread) ----------------------------------------------- */
 
-static int post_event(struct dispatcher *dispatcher, enum event_kind kind, const struct job *job,
-		      const char *id)
+/* Appends event (filled in) to the inbox and wakes the dispatcher if it has to be. */
+static void append_event(struct dispatcher *dispatcher, struct event *event)
 {
-	struct event *event = calloc(1, sizeof(*event));
 	bool was_empty;
 
-	if (event == NULL)
-		return -1;
-	event->kind = kind;
-	if (job != NULL && (event->held = held_job_new(job)) == NULL) {
-		free(event);
-		return -1;
-	}
-	if (id != NULL)
-		snprintf(event->id, sizeof(event->id), "%s", id);
 	pthread_mutex_lock(&dispatcher->inbox_lock);
 	if (event->held != NULL)
 		event->held->seq = dispatcher->next_seq++;
@@ -214,12 +213,46 @@ static int post_event(struct dispatcher *dispatcher, enum event_kind kind, const
 	 */
 	if (was_empty)
 		curl_multi_wakeup(dispatcher->multi);
+}
+
+static int post_event(struct dispatcher *dispatcher, enum event_kind kind, const struct job *job,
+		      const char *id)
+{
+	struct event *event = calloc(1, sizeof(*event));
+
+	if (event == NULL)
+		return -1;
+	event->kind = kind;
+	if (job != NULL && (event->held = held_job_new(job)) == NULL) {
+		free(event);
+		return -1;
+	}
+	if (id != NULL)
+		snprintf(event->id, sizeof(event->id), "%s", id);
+	append_event(dispatcher, event);
 	return 0;
 }
 
 int dispatcher_enqueue(struct dispatcher *dispatcher, const struct job *job)
 {
 	return post_event(dispatcher, EVENT_ENQUEUE, job, NULL);
+}
+
+int dispatcher_run(struct dispatcher *dispatcher, const struct job *job, struct node_slot *slot,
+		   int attempt)
+{
+	struct event *event = calloc(1, sizeof(*event));
+
+	if (event == NULL || (event->held = held_job_new(job)) == NULL) {
+		free(event);
+		return -1;
+	}
+	event->kind = EVENT_RUN;
+	event->slot = *slot; /* the slot's strings move into the event */
+	memset(slot, 0, sizeof(*slot));
+	event->attempt = attempt;
+	append_event(dispatcher, event);
+	return 0;
 }
 
 int dispatcher_adopt(struct dispatcher *dispatcher, const struct job *job)
@@ -1404,6 +1437,11 @@ static bool take_inbox(struct dispatcher *dispatcher)
 		case EVENT_ENQUEUE:
 			hold_waiting(dispatcher, events->held);
 			break;
+		case EVENT_RUN:
+			start_marked(dispatcher, events->held, &events->slot, JOB_STORE_OK,
+				     events->attempt);
+			node_slot_clear(&events->slot);
+			break;
 		case EVENT_ADOPT:
 			adopt(dispatcher, events->held);
 			break;
@@ -1543,6 +1581,7 @@ void dispatcher_stop(struct dispatcher *dispatcher)
 	while (dispatcher->inbox_head != NULL) {
 		struct event *next = dispatcher->inbox_head->next;
 		held_job_free(dispatcher->inbox_head->held);
+		node_slot_clear(&dispatcher->inbox_head->slot);
 		free(dispatcher->inbox_head);
 		dispatcher->inbox_head = next;
 	}

@@ -72,6 +72,17 @@ void dispatcher_stop(struct dispatcher *dispatcher);
 int dispatcher_enqueue(struct dispatcher *dispatcher, const struct job *job);
 
 /*
+ * Sends a job that the caller has just stored RUNNING on slot's node
+ * (job_store_create_running, attempt its number) to that node, as if this
+ * dispatcher had started it: the slot, taken with node_registry_reserve,
+ * moves into the dispatcher (slot is zeroed) and is given back when the job
+ * ends. Returns 0, or -1 if out of memory (the slot is then still the
+ * caller's to release).
+ */
+int dispatcher_run(struct dispatcher *dispatcher, const struct job *job, struct node_slot *slot,
+		   int attempt);
+
+/*
  * Takes up a job found RUNNING at start: its node is asked how it stands
  * (GET /executions/{id}) and it is followed to its end there; a node that
  * does not know it, or is gone, makes the attempt LOST. Returns 0 or -1.

@@ -64,6 +64,31 @@ enum job_store_result job_store_create(struct job_store *store, const struct job
 	return rc;
 }
 
+enum job_store_result job_store_create_running(struct job_store *store, const struct job *spec,
+					       const char *node_id, struct job *out, int *attempt)
+{
+	enum job_store_result rc;
+	struct job started;
+
+	memset(out, 0, sizeof(*out));
+	*attempt = 0;
+	if (spec == NULL || !spec_is_valid(spec) || spec->idempotency_key != NULL ||
+	    node_id == NULL || node_id[0] == '\0')
+		return JOB_STORE_ERROR;
+	if (store->ops->create_running != NULL)
+		return store->ops->create_running(store->state, spec, node_id, out, attempt);
+	if ((rc = store->ops->create(store->state, spec, 1, out, &(bool){false})) != JOB_STORE_OK)
+		return rc;
+	rc = store->ops->mark_running(store->state, out->id, node_id, attempt);
+	if (rc != JOB_STORE_OK)
+		return JOB_STORE_CONFLICT; /* stored, not started: out is the job as created */
+	if (store->ops->get(store->state, out->id, &started) == JOB_STORE_OK) {
+		job_clear(out);
+		*out = started;
+	}
+	return JOB_STORE_OK;
+}
+
 enum job_store_result job_store_get(struct job_store *store, const char *id, struct job *out)
 {
 	memset(out, 0, sizeof(*out));

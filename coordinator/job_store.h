@@ -88,6 +88,9 @@ struct job_change {
 struct job_store_ops {
 	enum job_store_result (*create)(void *state, const struct job *specs, size_t count,
 					struct job *out, bool *existed);
+	/* NULL: job_store_create_running makes a create and a mark_running call. */
+	enum job_store_result (*create_running)(void *state, const struct job *spec,
+						const char *node_id, struct job *out, int *attempt);
 	enum job_store_result (*get)(void *state, const char *id, struct job *out);
 	enum job_store_result (*list)(void *state, const struct job_filter *filter,
 				      struct job_list *out);
@@ -180,6 +183,20 @@ void job_store_free(struct job_store *store);
  */
 enum job_store_result job_store_create(struct job_store *store, const struct job *specs,
 				       size_t count, struct job *out, bool *existed);
+
+/*
+ * Stores one new job, as job_store_create would (spec->idempotency_key must
+ * be NULL), and starts its first attempt on node_id, as job_store_mark_running
+ * would: out receives the job RUNNING on node_id, *attempt its attempt's
+ * number (1). A durable store does both in one transaction, one fsync, so
+ * the job is never on disk QUEUED: for a caller that already holds a slot on
+ * node_id and will send the job there (POST /jobs?wait when no job waits).
+ * Returns OK; CONFLICT if the job was stored but could not be started (a
+ * store without the combined operation: cancelled in between), out then
+ * holding it as stored; or an error with nothing stored and out zeroed.
+ */
+enum job_store_result job_store_create_running(struct job_store *store, const struct job *spec,
+					       const char *node_id, struct job *out, int *attempt);
 
 /* The job with every attempt (out->has_attempts is true). */
 enum job_store_result job_store_get(struct job_store *store, const char *id, struct job *out);

@@ -291,6 +291,8 @@ struct write_op {
 			size_t count;
 			struct job *out;
 			bool *existed;
+			const char *start_on; /* create_running: the node of attempt 1 (count 1) */
+			int *attempt;
 		} create;
 		struct {
 			const char *id;
@@ -721,6 +723,9 @@ static void zero_create_outputs(struct write_op *op, size_t keep)
  * same batch. The lookup and the inserts share one IMMEDIATE transaction, so
  * no other writer can slip a job with the key in between.
  */
+static bool start_attempt(struct sqlite_store *ss, struct write_op *op, const char *id,
+			  const char *node_id, int *number);
+
 static void apply_create(struct sqlite_store *ss, struct write_op *op)
 {
 	const struct job *specs = op->u.create.specs;
@@ -788,6 +793,19 @@ static void apply_create(struct sqlite_store *ss, struct write_op *op)
 		if (op->result != JOB_STORE_OK)
 			return;
 	}
+	if (op->u.create.start_on != NULL) {
+		/* create_running: one new job (no key), started in the same transaction. */
+		struct job *job = &out[0];
+		int number = 0;
+		if (!start_attempt(ss, op, job->id, op->u.create.start_on, &number)) {
+			op->result = JOB_STORE_ERROR; /* all undone: not a CONFLICT with a job to show */
+			return;
+		}
+		job->status = JOB_RUNNING;
+		job->attempt = number;
+		snprintf(job->node_id, sizeof(job->node_id), "%s", op->u.create.start_on);
+		*op->u.create.attempt = number;
+	}
 	op->result = JOB_STORE_OK;
 }
 
@@ -819,13 +837,16 @@ static int run_transition(struct sqlite_store *ss, sqlite3_stmt *st, const char 
 	return step;
 }
 
-static void apply_mark_running(struct sqlite_store *ss, struct write_op *op)
+/*
+ * QUEUED -> RUNNING on node_id with a new attempt (its number in *number),
+ * inside op's transaction. Returns false with op's result set if it failed.
+ */
+static bool start_attempt(struct sqlite_store *ss, struct write_op *op, const char *id,
+			  const char *node_id, int *number)
 {
-	const char *id = op->u.mark_running.id;
-	const char *node_id = op->u.mark_running.node_id;
 	sqlite3_stmt *st = ss->w.to_running;
 	int64_t now = clock_wall_ms();
-	int number = 0, step;
+	int step;
 	bool changed;
 
 	if (bind_failed(ss, op, st,
@@ -833,28 +854,37 @@ static void apply_mark_running(struct sqlite_store *ss, struct write_op *op)
 			    bind_node_id(st, 2, node_id) != SQLITE_OK ||
 			    sqlite3_bind_int64(st, 3, now) != SQLITE_OK,
 			"could not mark a job running"))
-		return;
-	if ((step = run_transition(ss, st, id, &number, &changed)) != SQLITE_DONE) {
+		return false;
+	if ((step = run_transition(ss, st, id, number, &changed)) != SQLITE_DONE) {
 		op_failed(ss, op, step, "could not mark a job running");
-		return;
+		return false;
 	}
 	if (!changed) {
 		no_transition(ss, op, id);
-		return;
+		return false;
 	}
 	st = ss->w.insert_attempt;
 	if (bind_failed(ss, op, st,
 			bind_text(st, 1, id) != SQLITE_OK ||
-			    sqlite3_bind_int(st, 2, number) != SQLITE_OK ||
+			    sqlite3_bind_int(st, 2, *number) != SQLITE_OK ||
 			    bind_node_id(st, 3, node_id) != SQLITE_OK ||
 			    sqlite3_bind_int64(st, 4, now) != SQLITE_OK,
 			"could not record an attempt"))
-		return;
+		return false;
 	if (!ran(ss, op, st, "could not record an attempt"))
-		return;
-	*op->u.mark_running.attempt = number;
+		return false;
 	op->delta[JOB_QUEUED]--;
 	op->delta[JOB_RUNNING]++;
+	return true;
+}
+
+static void apply_mark_running(struct sqlite_store *ss, struct write_op *op)
+{
+	int number = 0;
+
+	if (!start_attempt(ss, op, op->u.mark_running.id, op->u.mark_running.node_id, &number))
+		return;
+	*op->u.mark_running.attempt = number;
 	op->result = JOB_STORE_OK;
 }
 
@@ -1395,6 +1425,21 @@ static enum job_store_result sqlite_create(void *state, const struct job *specs,
 	return submit(state, &op);
 }
 
+static enum job_store_result sqlite_create_running(void *state, const struct job *spec,
+						   const char *node_id, struct job *out, int *attempt)
+{
+	struct write_op op = {.kind = OP_CREATE};
+	bool existed = false;
+
+	op.u.create.specs = spec;
+	op.u.create.count = 1;
+	op.u.create.out = out;
+	op.u.create.existed = &existed;
+	op.u.create.start_on = node_id;
+	op.u.create.attempt = attempt;
+	return submit(state, &op);
+}
+
 static enum job_store_result sqlite_mark_running(void *state, const char *id, const char *node_id,
 						 int *attempt)
 {
@@ -1875,6 +1920,7 @@ static void sqlite_destroy(void *state)
 
 static const struct job_store_ops sqlite_ops = {
 	.create = sqlite_create,
+	.create_running = sqlite_create_running,
 	.get = sqlite_get,
 	.list = sqlite_list,
 	.list_page = sqlite_list_page,

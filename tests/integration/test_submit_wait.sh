@@ -30,6 +30,20 @@ check_eq "a short job: 201 once it has finished" "201" "$(cat "$WORK/short.statu
 check_eq "with its result" "COMPLETED waited for" "$(jq -r '"\(.status) \(.result)"' "$WORK/short")"
 check "20 short jobs waited for in under 5 s in all" test $(($(now_ms) - t0)) -lt 5000
 
+# With no job waiting, a waited-for job is stored RUNNING on the node at once
+# (one commit); with a job waiting (here one no node runs), it queues behind
+# as any job does, so it never jumps the queue.
+check_contains "no job waiting: stored RUNNING at once" \
+	"$(jq -r .id "$WORK/short") (echo) submitted and stored RUNNING on node" "$(cat "$COORD_LOG")"
+stuck=$(curl -s -X POST --data-binary '{"type":"nothing-runs-this","payload":"x"}' "$COORD_URL/jobs" | jq -r .id)
+waiting_one() { [ "$(curl -s "$COORD_URL/healthz" | jq .waiting_for_a_node)" = 1 ]; }
+check "a job waits for a node" wait_until 10 waiting_one
+post_wait 5 '{"type":"echo","payload":"queued like any job"}' "$WORK/behind"
+check_eq "a job waits: the waited-for job still ends" "201 COMPLETED" \
+	"$(cat "$WORK/behind.status") $(jq -r .status "$WORK/behind")"
+check_contains "queued as usual" "$(jq -r .id "$WORK/behind") (echo) submitted"$'\n' "$(cat "$COORD_LOG")"
+curl -s -X POST "$COORD_URL/jobs/$stuck/cancel" >/dev/null
+
 # The same idempotency_key again, with a wait: the job it names has ended
 # already, so the answer is that job, at once (200: not stored twice).
 post_wait 5 '{"type":"echo","payload":"keyed","idempotency_key":"wait-key-1"}' "$WORK/keyed1"

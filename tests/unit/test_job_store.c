@@ -1315,6 +1315,60 @@ END_TEST
 
 /* ---- attempts ---------------------------------------------------------------------------- */
 
+START_TEST(test_job_store_creates_a_job_already_running_on_a_node)
+{
+	struct job_store *store = open_store(_i);
+	int64_t before = clock_wall_ms();
+	struct job spec = spec_of("echo", "straight to a node"), out, job;
+	int attempt = -1;
+
+	ck_assert_int_eq(job_store_create_running(store, &spec, "n-1", &out, &attempt),
+			 JOB_STORE_OK);
+	ck_assert_int_eq(attempt, 1);
+	ck_assert_str_ne(out.id, "");
+	ck_assert_int_eq(out.status, JOB_RUNNING);
+	ck_assert_str_eq(out.node_id, "n-1");
+	ck_assert_int_eq(out.attempt, 1);
+	get_job(store, out.id, &job);
+	ck_assert_int_eq(job.status, JOB_RUNNING);
+	ck_assert_str_eq(job.node_id, "n-1");
+	ck_assert_str_eq(job.payload, "straight to a node");
+	ck_assert_int_ge(job.created_at, before);
+	ck_assert_uint_eq(job.attempt_count, 1);
+	ck_assert_int_eq(job.attempts[0].number, 1);
+	ck_assert_str_eq(job.attempts[0].node_id, "n-1");
+	ck_assert_int_eq(job.attempts[0].status, ATTEMPT_RUNNING);
+	ck_assert_int_ge(job.attempts[0].started_at, before);
+	job_clear(&job);
+	assert_counts(store, 0, 1, 0, 0);
+	assert_counts_match_the_list(store);
+
+	/* It goes on like any started job. */
+	ck_assert_int_eq(job_store_finish(store, out.id, JOB_COMPLETED, "done", NULL,
+					  ATTEMPT_COMPLETED),
+			 JOB_STORE_OK);
+	assert_counts(store, 0, 0, 1, 0);
+	job_clear(&out);
+
+	/* A key, no node, or a bad spec: refused, nothing stored, out zeroed. */
+	spec.idempotency_key = "k-1";
+	ck_assert_int_eq(job_store_create_running(store, &spec, "n-1", &out, &attempt),
+			 JOB_STORE_ERROR);
+	ck_assert(is_zeroed(&out));
+	ck_assert_int_eq(attempt, 0);
+	spec.idempotency_key = NULL;
+	ck_assert_int_eq(job_store_create_running(store, &spec, "", &out, &attempt),
+			 JOB_STORE_ERROR);
+	ck_assert_int_eq(job_store_create_running(store, &spec, NULL, &out, &attempt),
+			 JOB_STORE_ERROR);
+	spec.type = NULL;
+	ck_assert_int_eq(job_store_create_running(store, &spec, "n-1", &out, &attempt),
+			 JOB_STORE_ERROR);
+	assert_counts(store, 0, 0, 1, 0);
+	job_store_free(store);
+}
+END_TEST
+
 START_TEST(test_job_store_numbers_attempts_across_retry_requeue_and_finish)
 {
 	struct job_store *store = open_store(_i);
@@ -3762,6 +3816,8 @@ static Suite *job_store_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = store_tcase("attempts", 10);
+	tcase_add_loop_test(tc, test_job_store_creates_a_job_already_running_on_a_node, 0,
+			    FACTORY_COUNT);
 	tcase_add_loop_test(tc, test_job_store_numbers_attempts_across_retry_requeue_and_finish, 0,
 			    FACTORY_COUNT);
 	tcase_add_loop_test(tc, test_job_store_applies_a_batch_of_changes_each_with_its_own_outcome,
