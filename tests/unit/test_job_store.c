@@ -2975,6 +2975,50 @@ START_TEST(test_sqlite_store_keeps_what_it_acknowledged_through_a_kill_9)
 }
 END_TEST
 
+/* In a child: jobs stored RUNNING at once, each id reported once its call returned; then SIGKILL. */
+static void create_running_crash_child(const char *path, int report_fd)
+{
+	struct job_store *store = job_store_sqlite_open(path, NULL, 0);
+
+	if (store == NULL)
+		_exit(2);
+	for (int i = 0; i < CRASH_JOBS; i++) {
+		struct job spec = spec_of("echo", "acknowledged"), job;
+		int attempt;
+		if (job_store_create_running(store, &spec, "n-2", &job, &attempt) != JOB_STORE_OK ||
+		    attempt != 1)
+			_exit(3);
+		if (write(report_fd, job.id, MESH_ID_SIZE) != MESH_ID_SIZE)
+			_exit(4);
+		job_clear(&job);
+	}
+	raise(SIGKILL);
+	_exit(5);
+}
+
+START_TEST(test_sqlite_store_keeps_jobs_stored_running_through_a_kill_9)
+{
+	char path[PATH_MAX + 64], ids[CRASH_JOBS][MESH_ID_SIZE];
+	struct job_store *store;
+
+	temp_path("crash-running", path, sizeof(path));
+	run_crash_child(create_running_crash_child, path, ids);
+
+	store = open_sqlite_at(path);
+	for (int i = 0; i < CRASH_JOBS; i++) {
+		struct job job;
+		ck_assert_int_eq(job_store_get(store, ids[i], &job), JOB_STORE_OK);
+		ck_assert_int_eq(job.status, JOB_RUNNING);
+		ck_assert_str_eq(job.node_id, "n-2");
+		ck_assert_uint_eq(job.attempt_count, 1);
+		ck_assert_int_eq(job.attempts[0].status, ATTEMPT_RUNNING);
+		job_clear(&job);
+	}
+	assert_counts(store, 0, CRASH_JOBS, 0, 0);
+	job_store_free(store);
+}
+END_TEST
+
 /* In a child: jobs started and finished in batches, each id reported once its batch returned; then SIGKILL. */
 static void batch_crash_child(const char *path, int report_fd)
 {
@@ -3873,6 +3917,7 @@ static Suite *job_store_suite(void)
 	tcase_add_test(tc, test_sqlite_store_pages_the_same_jobs_in_the_same_order_after_a_reopen);
 	tcase_add_test(tc, test_sqlite_store_keeps_what_it_acknowledged_through_a_kill_9);
 	tcase_add_test(tc, test_sqlite_store_keeps_batches_of_changes_through_a_kill_9);
+	tcase_add_test(tc, test_sqlite_store_keeps_jobs_stored_running_through_a_kill_9);
 	tcase_add_test(
 		tc, test_sqlite_store_group_commit_keeps_every_acknowledged_change_after_a_reopen);
 	tcase_add_test(tc,
