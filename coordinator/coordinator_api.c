@@ -232,15 +232,17 @@ static void answer_after_wait(struct http_request *request, struct coordinator_a
  * job is stored already RUNNING there (one commit and one fsync, instead of
  * one to store it and one to start it) and handed to the dispatcher to send.
  * Returns false if it did not apply (the caller stores the job as usual);
- * true with *rc: OK (job holds the stored job, waiter watches it), or the
+ * true with *rc: OK (job holds the stored job, waiter watches it, and
+ * *look_first says whether it may have ended before it was watched), or the
  * store's failure, nothing stored.
  */
 static bool submit_running(struct coordinator_app *app, const struct job *spec, struct job *job,
-			   struct job_waiter *waiter, enum job_store_result *rc)
+			   struct job_waiter *waiter, enum job_store_result *rc, bool *look_first)
 {
 	size_t waiting, in_flight;
 	struct node_slot slot;
 	enum scheduler_verdict verdict;
+	enum job_store_result requeued;
 	int attempt;
 
 	if (spec->idempotency_key != NULL)
@@ -254,19 +256,36 @@ static bool submit_running(struct coordinator_app *app, const struct job *spec, 
 		node_slot_clear(&slot);
 		return true;
 	}
-	job_waiters_watch(app->waiters, waiter, job->id); /* before the dispatcher has it */
-	if (*rc == JOB_STORE_OK && dispatcher_run(app->dispatcher, job, &slot, attempt) == 0)
-		return true;
+	*look_first = job_waiters_watch(app->waiters, waiter, job->id); /* before the dispatcher has it */
+	if (*rc == JOB_STORE_OK) {
+		log_info("job %s (%s) submitted and stored RUNNING on node %s at once (no job waits "
+			 "ahead of it)",
+			 job->id, job->type, job->node_id);
+		if (dispatcher_run(app->dispatcher, job, &slot, attempt) == 0)
+			return true;
+	}
 	/* Stored but not started (a cancel came first), or no memory to send it: queue it as usual. */
+	*look_first = true;
 	node_registry_release(app->registry, slot.node_id);
 	node_slot_clear(&slot);
-	if (*rc == JOB_STORE_OK && job_store_requeue(app->store, job->id) != JOB_STORE_OK)
-		log_error("job %s stays RUNNING on node %s without having been sent there; it is "
-			  "followed up at the next start", job->id, job->node_id);
-	else if (dispatcher_enqueue(app->dispatcher, job) != 0)
-		log_error("job %s is stored but could not be queued for dispatch (out of memory); "
-			  "the next start dispatches it", job->id);
+	requeued = *rc == JOB_STORE_OK ? job_store_requeue(app->store, job->id) : JOB_STORE_OK;
 	*rc = JOB_STORE_OK;
+	if (requeued == JOB_STORE_CONFLICT || requeued == JOB_STORE_NOT_FOUND)
+		return true; /* cancelled meanwhile: nothing to send */
+	if (requeued != JOB_STORE_OK) {
+		/* Its node is asked of it (it does not know it) and it is queued again. */
+		if (dispatcher_adopt(app->dispatcher, job) != 0)
+			log_error("job %s stays RUNNING on node %s without having been sent there; "
+				  "the next start takes it up",
+				  job->id, job->node_id);
+		return true;
+	}
+	job->status = JOB_QUEUED;
+	job->node_id[0] = '\0';
+	if (dispatcher_enqueue(app->dispatcher, job) != 0)
+		log_error("job %s is stored but could not be queued for dispatch (out of memory); "
+			  "the next start dispatches it",
+			  job->id);
 	return true;
 }
 
@@ -282,7 +301,7 @@ static void handle_submit_job(struct http_request *request)
 	enum job_store_result rc;
 	json_t *json, *answer;
 	long wait_s;
-	bool batch;
+	bool batch, look_first = true;
 
 	if (read_wait_param(request, &wait_s) != 0)
 		return;
@@ -323,10 +342,10 @@ static void handle_submit_job(struct http_request *request)
 				       max_waiters == 1 ? "its" : "their", max_waiters == 1 ? "" : "s");
 		goto out;
 	}
-	if (waiter == NULL || !submit_running(app, &specs[0], &jobs[0], waiter, &rc)) {
+	if (waiter == NULL || !submit_running(app, &specs[0], &jobs[0], waiter, &rc, &look_first)) {
 		rc = job_store_create(app->store, specs, count, jobs, existed);
 		if (rc == JOB_STORE_OK && waiter != NULL) /* before the dispatcher has it */
-			job_waiters_watch(app->waiters, waiter, jobs[0].id);
+			look_first = job_waiters_watch(app->waiters, waiter, jobs[0].id) || existed[0];
 		for (size_t i = 0; rc == JOB_STORE_OK && i < count; i++) {
 			if (!existed[i] && dispatcher_enqueue(app->dispatcher, &jobs[i]) != 0)
 				log_error("job %s is stored but could not be queued for dispatch (out "
@@ -383,17 +402,14 @@ static void handle_submit_job(struct http_request *request)
 			job_clear(&jobs[0]);
 			jobs[0] = current;
 		}
-	} else if (jobs[0].status == JOB_RUNNING) {
-		log_info("job %s (%s) submitted and stored RUNNING on node %s at once (no job waits "
-			 "ahead of it)", jobs[0].id, jobs[0].type, jobs[0].node_id);
-	} else {
+	} else if (jobs[0].status != JOB_RUNNING) { /* submit_running logged its own */
 		log_info("job %s (%s) submitted", jobs[0].id, jobs[0].type);
 		jobs[0].has_attempts = true; /* none yet */
 	}
 	snprintf(location, sizeof(location), "/jobs/%s", jobs[0].id);
 	if (waiter != NULL) {
 		answer_after_wait(request, app, waiter, &jobs[0], wait_s, existed[0] ? 200 : 201,
-				  location, existed[0]);
+				  location, look_first);
 		waiter = NULL;
 		goto out;
 	}

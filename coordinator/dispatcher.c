@@ -127,6 +127,8 @@ struct pending_outcome {
 
 /* Starts one commit takes at most: bounds the memory and the wait of the first one. */
 #define PENDING_STARTS_MAX 512
+/* Cancels of jobs not held here that are remembered (cancelled_unheld). */
+#define CANCELLED_UNHELD_MAX 64
 
 struct dispatcher {
 	struct job_store *store;
@@ -141,6 +143,7 @@ struct dispatcher {
 	bool stopping;
 	uint64_t next_seq;
 	size_t published_waiting, published_in_flight;
+	size_t inbox_jobs; /* ENQUEUE events posted and not yet in published_waiting */
 
 	/* dispatcher thread only */
 	struct job_queue *queues;
@@ -159,6 +162,14 @@ struct dispatcher {
 	size_t changes_cap;
 	uint64_t commit_count;      /* commit_pending calls that wrote something */
 	bool look_again;            /* a commit gave slots back: dispatch again without sleeping */
+	size_t taken_jobs;          /* ENQUEUE events taken since the last publish_counts */
+	/*
+	 * Jobs cancelled while this dispatcher did not hold them (cancel_job found
+	 * nothing): one a request stored RUNNING may still come as EVENT_RUN, and
+	 * must then not be sent. A ring: the oldest is forgotten first.
+	 */
+	char cancelled_unheld[CANCELLED_UNHELD_MAX][MESH_ID_SIZE];
+	size_t cancelled_next;
 };
 
 static void held_job_free(struct held_job *held)
@@ -199,6 +210,8 @@ static void append_event(struct dispatcher *dispatcher, struct event *event)
 	pthread_mutex_lock(&dispatcher->inbox_lock);
 	if (event->held != NULL)
 		event->held->seq = dispatcher->next_seq++;
+	if (event->kind == EVENT_ENQUEUE)
+		dispatcher->inbox_jobs++;
 	was_empty = dispatcher->inbox_head == NULL;
 	if (dispatcher->inbox_tail != NULL)
 		dispatcher->inbox_tail->next = event;
@@ -285,7 +298,7 @@ void dispatcher_node_back(struct dispatcher *dispatcher, const char *node_id)
 void dispatcher_counts(struct dispatcher *dispatcher, size_t *waiting, size_t *in_flight)
 {
 	pthread_mutex_lock(&dispatcher->inbox_lock);
-	*waiting = dispatcher->published_waiting;
+	*waiting = dispatcher->published_waiting + dispatcher->inbox_jobs;
 	*in_flight = dispatcher->published_in_flight;
 	pthread_mutex_unlock(&dispatcher->inbox_lock);
 }
@@ -1340,12 +1353,77 @@ static void cancel_job(struct dispatcher *dispatcher, const char *job_id)
 	if (drop_waiting(dispatcher, job_id))
 		return;
 	ex = find_execution(dispatcher, job_id);
-	if (ex == NULL)
-		return; /* it ended meanwhile; the store has it as CANCELLED or finished */
+	if (ex == NULL) {
+		/* It ended meanwhile (the store has it), or its EVENT_RUN is yet to come. */
+		snprintf(dispatcher->cancelled_unheld[dispatcher->cancelled_next],
+			 sizeof(dispatcher->cancelled_unheld[0]), "%s", job_id);
+		dispatcher->cancelled_next = (dispatcher->cancelled_next + 1) % CANCELLED_UNHELD_MAX;
+		return;
+	}
 	log_info("job %s was cancelled; telling node %s to kill it", job_id, ex->node_id);
 	held_job_free(ex->held);
 	ex->held = NULL;
 	start_cancelling(dispatcher, ex);
+}
+
+/* Whether job_id was cancelled while not held here; forgets it if so. */
+static bool forget_cancelled_unheld(struct dispatcher *dispatcher, const char *job_id)
+{
+	for (size_t i = 0; i < CANCELLED_UNHELD_MAX; i++) {
+		if (strcmp(dispatcher->cancelled_unheld[i], job_id) == 0) {
+			dispatcher->cancelled_unheld[i][0] = '\0';
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * EVENT_RUN: a job a request stored RUNNING on slot's node (dispatcher_run)
+ * is sent there, unless something came first. Events are handled in the
+ * order they were posted, so a cancel or a lost node that came between the
+ * request's commit and its event found no execution here: a job cancelled
+ * meanwhile is not sent (its slot is given back); one whose node turned
+ * UNHEALTHY, or registered again at another address, has its attempt undone
+ * (job_store_requeue) and waits for a node like any other.
+ */
+static void run_stored(struct dispatcher *dispatcher, struct held_job *held,
+		       const struct node_slot *slot, int attempt)
+{
+	struct node node;
+	bool node_ok = false;
+	enum job_store_result rc;
+
+	if (forget_cancelled_unheld(dispatcher, held->job.id)) {
+		log_info("job %s was cancelled before it was sent to node %s", held->job.id,
+			 slot->node_id);
+		node_registry_release(dispatcher->registry, slot->node_id);
+		held_job_free(held);
+		return;
+	}
+	if (node_registry_get(dispatcher->registry, slot->node_id, &node) == REGISTRY_OK) {
+		node_ok = node.state != NODE_UNHEALTHY && node.state != NODE_DRAINED &&
+			  node.base_url != NULL && strcmp(node.base_url, slot->base_url) == 0;
+		node_clear(&node);
+	}
+	if (node_ok) {
+		start_marked(dispatcher, held, slot, JOB_STORE_OK, attempt);
+		return;
+	}
+	node_registry_release(dispatcher->registry, slot->node_id);
+	rc = job_store_requeue(dispatcher->store, held->job.id);
+	if (rc == JOB_STORE_OK) {
+		log_info("job %s: node %s went away before the job was sent there; it waits for "
+			 "another node",
+			 held->job.id, slot->node_id);
+		hold_waiting(dispatcher, held);
+		return;
+	}
+	if (rc != JOB_STORE_CONFLICT && rc != JOB_STORE_NOT_FOUND)
+		log_error("job %s could not be put back in the queue (store result %d) after node %s "
+			  "went away; it stays RUNNING until the next start takes it up",
+			  held->job.id, rc, slot->node_id);
+	held_job_free(held);
 }
 
 static void node_lost(struct dispatcher *dispatcher, const char *node_id)
@@ -1436,10 +1514,10 @@ static bool take_inbox(struct dispatcher *dispatcher)
 		switch (events->kind) {
 		case EVENT_ENQUEUE:
 			hold_waiting(dispatcher, events->held);
+			dispatcher->taken_jobs++;
 			break;
 		case EVENT_RUN:
-			start_marked(dispatcher, events->held, &events->slot, JOB_STORE_OK,
-				     events->attempt);
+			run_stored(dispatcher, events->held, &events->slot, events->attempt);
 			node_slot_clear(&events->slot);
 			break;
 		case EVENT_ADOPT:
@@ -1466,7 +1544,9 @@ static void publish_counts(struct dispatcher *dispatcher)
 	pthread_mutex_lock(&dispatcher->inbox_lock);
 	dispatcher->published_waiting = dispatcher->waiting;
 	dispatcher->published_in_flight = dispatcher->in_flight;
+	dispatcher->inbox_jobs -= dispatcher->taken_jobs; /* counted in waiting from now on */
 	pthread_mutex_unlock(&dispatcher->inbox_lock);
+	dispatcher->taken_jobs = 0;
 }
 
 static void *dispatcher_main(void *arg)

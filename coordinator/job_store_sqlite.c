@@ -798,7 +798,9 @@ static void apply_create(struct sqlite_store *ss, struct write_op *op)
 		struct job *job = &out[0];
 		int number = 0;
 		if (!start_attempt(ss, op, job->id, op->u.create.start_on, &number)) {
-			op->result = JOB_STORE_ERROR; /* all undone: not a CONFLICT with a job to show */
+			/* All undone: not a CONFLICT or NOT_FOUND with a job to show (FULL stays FULL). */
+			if (op->result == JOB_STORE_CONFLICT || op->result == JOB_STORE_NOT_FOUND)
+				op->result = JOB_STORE_ERROR;
 			return;
 		}
 		job->status = JOB_RUNNING;

@@ -18,6 +18,7 @@ struct job_waiter {
 	char job_id[MESH_ID_SIZE];
 	pthread_cond_t wake;
 	bool notified;
+	uint64_t notifications_at_add; /* job_waiters.notifications when it was added */
 };
 
 struct job_waiters {
@@ -25,6 +26,7 @@ struct job_waiters {
 	struct job_waiter *head;
 	size_t count;
 	size_t max_waiters;
+	uint64_t notifications; /* job_waiters_notify calls so far */
 };
 
 struct job_waiters *job_waiters_new(size_t max_waiters)
@@ -63,6 +65,7 @@ struct job_waiter *job_waiters_add(struct job_waiters *waiters, const char *job_
 		free(waiter);
 		return NULL;
 	}
+	waiter->notifications_at_add = waiters->notifications;
 	waiter->next = waiters->head;
 	if (waiter->next != NULL)
 		waiter->next->prev = waiter;
@@ -72,11 +75,15 @@ struct job_waiter *job_waiters_add(struct job_waiters *waiters, const char *job_
 	return waiter;
 }
 
-void job_waiters_watch(struct job_waiters *waiters, struct job_waiter *waiter, const char *job_id)
+bool job_waiters_watch(struct job_waiters *waiters, struct job_waiter *waiter, const char *job_id)
 {
+	bool any_since;
+
 	pthread_mutex_lock(&waiters->lock);
 	strncpy(waiter->job_id, job_id, sizeof(waiter->job_id) - 1);
+	any_since = waiters->notifications != waiter->notifications_at_add;
 	pthread_mutex_unlock(&waiters->lock);
+	return any_since;
 }
 
 bool job_waiters_wait(struct job_waiters *waiters, struct job_waiter *waiter, int64_t deadline_ms)
@@ -113,6 +120,7 @@ void job_waiters_notify(struct job_waiters *waiters, const char *job_id)
 	if (waiters == NULL)
 		return;
 	pthread_mutex_lock(&waiters->lock);
+	waiters->notifications++;
 	for (struct job_waiter *waiter = waiters->head; waiter != NULL; waiter = waiter->next) {
 		if (strcmp(waiter->job_id, job_id) == 0) {
 			waiter->notified = true;

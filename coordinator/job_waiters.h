@@ -8,7 +8,9 @@
  * job_waiters_wait. Whoever finishes a job (the dispatcher, a cancel) calls
  * job_waiters_notify after the store has the outcome. Registering first means
  * a job that finishes in between is not missed: a notification is kept until
- * the waiter is removed.
+ * the waiter is removed, and job_waiters_watch says whether any job was
+ * notified between job_waiters_add and the naming (the job may have ended,
+ * been cancelled say, in that gap, so the caller then looks before it sleeps).
  *
  * The number of waiting clients is capped (each holds one of civetweb's
  * connection threads): job_waiters_add refuses beyond the cap, and the
@@ -39,8 +41,12 @@ void job_waiters_free(struct job_waiters *waiters);
  */
 struct job_waiter *job_waiters_add(struct job_waiters *waiters, const char *job_id);
 
-/* Names the job a waiter added with "" waits for. */
-void job_waiters_watch(struct job_waiters *waiters, struct job_waiter *waiter, const char *job_id);
+/*
+ * Names the job a waiter added with "" waits for. Returns true if any job
+ * was notified since the waiter was added: this one may have ended before
+ * it was named, so the caller looks at it before it sleeps.
+ */
+bool job_waiters_watch(struct job_waiters *waiters, struct job_waiter *waiter, const char *job_id);
 
 /*
  * Sleeps until job_id is notified or deadline_ms (clock_monotonic_ms) passes.

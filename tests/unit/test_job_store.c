@@ -3472,6 +3472,19 @@ START_TEST(test_sqlite_store_answers_full_changes_nothing_and_stays_usable)
 	ck_assert_uint_eq(list.count, after[JOB_QUEUED]);
 	ck_assert_uint_eq((list.count - 1) % BATCH, 0);
 	job_list_clear(&list);
+	/* Jobs stored RUNNING at once, until there is no room: FULL (the insert or the attempt), nothing stored. */
+	for (int k = 0; k < 1000; k++) {
+		struct job small = spec_of("small", "y"), started;
+		int attempt;
+		job_store_count_by_status(store, before);
+		rc = job_store_create_running(store, &small, "n-1", &started, &attempt);
+		if (rc != JOB_STORE_OK)
+			break;
+		job_clear(&started);
+	}
+	ck_assert_int_eq(rc, JOB_STORE_FULL);
+	job_store_count_by_status(store, after);
+	ck_assert_int_eq(memcmp(before, after, sizeof(before)), 0);
 	/* Reads and changes that need no room still work. */
 	run_on(store, id, "n-1");
 
@@ -3480,11 +3493,11 @@ START_TEST(test_sqlite_store_answers_full_changes_nothing_and_stays_usable)
 	ck_assert_int_eq(job_store_create(store, specs, BATCH, out, NULL), JOB_STORE_OK);
 	for (int k = 0; k < BATCH; k++)
 		job_clear(&out[k]);
-	assert_counts(store, after[JOB_QUEUED] - 1 + BATCH, 1, 0, 0);
+	assert_counts(store, after[JOB_QUEUED] - 1 + BATCH, after[JOB_RUNNING] + 1, 0, 0);
 	job_store_free(store);
 
 	store = open_sqlite_at(path);
-	assert_counts(store, after[JOB_QUEUED] - 1 + BATCH, 1, 0, 0);
+	assert_counts(store, after[JOB_QUEUED] - 1 + BATCH, after[JOB_RUNNING] + 1, 0, 0);
 	assert_counts_match_the_list(store);
 	job_store_free(store);
 }

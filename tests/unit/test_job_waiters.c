@@ -64,6 +64,25 @@ START_TEST(test_job_waiters_time_out_and_notice_an_earlier_notify)
 }
 END_TEST
 
+START_TEST(test_job_waiters_say_whether_a_job_ended_before_the_naming)
+{
+	struct job_waiters *waiters = job_waiters_new(4);
+	struct job_waiter *quiet = job_waiters_add(waiters, "");
+	struct job_waiter *late;
+
+	/* Nothing ended between add and watch: no need to look first. */
+	ck_assert(!job_waiters_watch(waiters, quiet, "j-000000000001"));
+	/* A job ended in between (maybe this one, before it was named): look first. */
+	late = job_waiters_add(waiters, "");
+	job_waiters_notify(waiters, "j-000000000002");
+	ck_assert(job_waiters_watch(waiters, late, "j-000000000002"));
+	ck_assert(!job_waiters_wait(waiters, late, clock_monotonic_ms()));
+	job_waiters_remove(waiters, quiet);
+	job_waiters_remove(waiters, late);
+	job_waiters_free(waiters);
+}
+END_TEST
+
 START_TEST(test_job_waiters_refuse_beyond_the_cap)
 {
 	struct job_waiters *waiters = job_waiters_new(2);
@@ -96,6 +115,7 @@ static Suite *job_waiters_suite(void)
 	tcase_set_timeout(tc, 20);
 	tcase_add_test(tc, test_job_waiters_wake_on_their_job_only);
 	tcase_add_test(tc, test_job_waiters_time_out_and_notice_an_earlier_notify);
+	tcase_add_test(tc, test_job_waiters_say_whether_a_job_ended_before_the_naming);
 	tcase_add_test(tc, test_job_waiters_refuse_beyond_the_cap);
 	suite_add_tcase(s, tc);
 	return s;

@@ -1,0 +1,246 @@
+/*
+ * dispatcher: a job a request stored RUNNING and handed over with
+ * dispatcher_run is not sent when a cancel or the loss of its node came
+ * first, and the job counts of dispatcher_counts include jobs still in the
+ * inbox. A real dispatcher thread over the memory store and a registry; the
+ * one node's address is a socket of the test's that listens and never
+ * answers, so the test sees whether anything was sent to the node at all.
+ */
+#include <arpa/inet.h>
+#include <check.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "check_main.h"
+#include "clock.h"
+#include "dispatcher.h"
+#include "job_store.h"
+#include "job_waiters.h"
+#include "node_registry.h"
+
+struct mesh {
+	struct job_store *store;
+	struct node_registry *registry;
+	struct dispatcher *dispatcher;
+	char node_id[MESH_ID_SIZE];
+	int node_socket; /* listens at the node's address */
+};
+
+/* A socket listening on 127.0.0.1 at a free port; its address into address. */
+static int listen_somewhere(char *address, size_t address_size)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	ck_assert_int_ge(fd, 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(fd, 8), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	snprintf(address, address_size, "127.0.0.1:%d", ntohs(sa.sin_port));
+	return fd;
+}
+
+/* Whether the dispatcher connected to the node within ms. */
+static bool node_was_contacted(struct mesh *m, int ms)
+{
+	struct pollfd pfd = {.fd = m->node_socket, .events = POLLIN};
+	return poll(&pfd, 1, ms) == 1;
+}
+
+static void mesh_start(struct mesh *m)
+{
+	struct dispatcher_config config = {
+		.connect_timeout_ms = 200,
+		.default_timeout_ms = 2000,
+		.timeout_grace_ms = 500,
+		.retry_base_ms = 100,
+		.retry_cap_ms = 1000,
+		.lost_after_ms = 1000,
+		.priority_aging_ms = 30000,
+		.response_limit = 64 * 1024,
+	};
+	char *types[] = {"echo"};
+	char address[64];
+	struct node_registration registration = {
+		.name = "silent", .address = address, .capacity = 1, .types = types, .type_count = 1};
+	struct node node;
+	char err[256] = "";
+	bool created;
+
+	memset(m, 0, sizeof(*m));
+	m->node_socket = listen_somewhere(address, sizeof(address));
+	m->store = job_store_memory_new();
+	m->registry = node_registry_new();
+	ck_assert_ptr_nonnull(m->store);
+	ck_assert_ptr_nonnull(m->registry);
+	ck_assert_int_eq(node_registry_register(m->registry, &registration, &node, &created, err,
+						sizeof(err)),
+			 REGISTRY_OK);
+	snprintf(m->node_id, sizeof(m->node_id), "%s", node.id);
+	node_clear(&node);
+	m->dispatcher = dispatcher_start(m->store, m->registry, &config, err, sizeof(err));
+	ck_assert_msg(m->dispatcher != NULL, "%s", err);
+}
+
+static void mesh_stop(struct mesh *m)
+{
+	dispatcher_stop(m->dispatcher);
+	node_registry_free(m->registry);
+	job_store_free(m->store);
+	close(m->node_socket);
+}
+
+static int running_on_node(struct mesh *m)
+{
+	struct node node;
+	int running;
+
+	ck_assert_int_eq(node_registry_get(m->registry, m->node_id, &node), REGISTRY_OK);
+	running = node.running;
+	node_clear(&node);
+	return running;
+}
+
+static size_t waiting_jobs(struct mesh *m)
+{
+	size_t waiting, in_flight;
+	dispatcher_counts(m->dispatcher, &waiting, &in_flight);
+	return waiting;
+}
+
+static size_t jobs_in_flight(struct mesh *m)
+{
+	size_t waiting, in_flight;
+	dispatcher_counts(m->dispatcher, &waiting, &in_flight);
+	return in_flight;
+}
+
+/* Takes the node's slot and stores an echo job RUNNING there, as POST /jobs?wait does. */
+static void store_running(struct mesh *m, struct node_slot *slot, struct job *job, int *attempt)
+{
+	struct job spec = {.type = "echo", .payload = "x", .max_attempts = 1, .timeout_ms = 2000};
+	enum scheduler_verdict verdict;
+
+	ck_assert(node_registry_reserve(m->registry, "echo", slot, &verdict));
+	ck_assert_str_eq(slot->node_id, m->node_id);
+	ck_assert_int_eq(job_store_create_running(m->store, &spec, slot->node_id, job, attempt),
+			 JOB_STORE_OK);
+	ck_assert_int_eq(running_on_node(m), 1);
+}
+
+static enum job_status stored_status(struct mesh *m, const char *id, int *attempt)
+{
+	struct job job;
+	enum job_status status;
+
+	ck_assert_int_eq(job_store_get(m->store, id, &job), JOB_STORE_OK);
+	status = job.status;
+	*attempt = job.attempt;
+	job_clear(&job);
+	return status;
+}
+
+START_TEST(test_dispatcher_does_not_send_a_job_cancelled_before_its_run_event)
+{
+	struct mesh m;
+	struct node_slot slot;
+	struct job job, cancelled;
+	enum job_status was;
+	int attempt, stored_attempt;
+	int64_t deadline;
+
+	mesh_start(&m);
+	store_running(&m, &slot, &job, &attempt);
+	/* The cancel's event reaches the dispatcher before the request's EVENT_RUN. */
+	ck_assert_int_eq(job_store_cancel(m.store, job.id, "cancelled by request", &was, &cancelled),
+			 JOB_STORE_OK);
+	job_clear(&cancelled);
+	ck_assert_int_eq(dispatcher_cancel(m.dispatcher, job.id), 0);
+	ck_assert_int_eq(dispatcher_run(m.dispatcher, &job, &slot, attempt), 0);
+	ck_assert_ptr_null(slot.base_url); /* moved into the dispatcher */
+
+	/* Nothing goes to the node; the slot comes back at once; nothing is in flight. */
+	ck_assert_msg(!node_was_contacted(&m, 500), "a cancelled job was sent to its node");
+	deadline = clock_monotonic_ms() + 5000;
+	while (running_on_node(&m) != 0 && clock_monotonic_ms() < deadline)
+		clock_sleep_ms(5);
+	ck_assert_int_eq(running_on_node(&m), 0);
+	ck_assert_uint_eq(jobs_in_flight(&m), 0);
+	ck_assert_int_eq(running_on_node(&m), 0);
+	ck_assert_int_eq(stored_status(&m, job.id, &stored_attempt), JOB_CANCELLED);
+	job_clear(&job);
+	mesh_stop(&m);
+}
+END_TEST
+
+START_TEST(test_dispatcher_queues_a_stored_running_job_whose_node_was_lost_before_its_run_event)
+{
+	struct mesh m;
+	struct node_slot slot;
+	struct job job;
+	int attempt, stored_attempt = -1;
+	int64_t deadline;
+
+	mesh_start(&m);
+	store_running(&m, &slot, &job, &attempt);
+	/* The node turns UNHEALTHY before the dispatcher handles the EVENT_RUN. */
+	ck_assert_int_eq(node_registry_record_probe(m.registry, m.node_id, false, 1),
+			 NODE_BECAME_UNHEALTHY);
+	ck_assert_int_eq(dispatcher_run(m.dispatcher, &job, &slot, attempt), 0);
+
+	/* Not sent: its attempt is undone and it waits for a node, its slot given back. */
+	ck_assert_msg(!node_was_contacted(&m, 500), "a job was sent to an UNHEALTHY node");
+	deadline = clock_monotonic_ms() + 5000;
+	while (stored_status(&m, job.id, &stored_attempt) != JOB_QUEUED &&
+	       clock_monotonic_ms() < deadline)
+		clock_sleep_ms(5);
+	ck_assert_int_eq(stored_status(&m, job.id, &stored_attempt), JOB_QUEUED);
+	ck_assert_int_eq(stored_attempt, 0);
+	ck_assert_int_eq(running_on_node(&m), 0);
+	while (waiting_jobs(&m) != 1 && clock_monotonic_ms() < deadline)
+		clock_sleep_ms(5);
+	ck_assert_uint_eq(waiting_jobs(&m), 1);
+	ck_assert_uint_eq(jobs_in_flight(&m), 0);
+	job_clear(&job);
+	mesh_stop(&m);
+}
+END_TEST
+
+START_TEST(test_dispatcher_counts_a_job_as_waiting_from_the_moment_it_is_enqueued)
+{
+	struct mesh m;
+	struct job spec = {.type = "nothing-runs-this", .payload = "x", .max_attempts = 1}, job;
+
+	mesh_start(&m);
+	ck_assert_uint_eq(waiting_jobs(&m), 0);
+	ck_assert_int_eq(job_store_create(m.store, &spec, 1, &job, NULL), JOB_STORE_OK);
+	ck_assert_int_eq(dispatcher_enqueue(m.dispatcher, &job), 0);
+	/* Counted before the dispatcher thread has taken it from its inbox, and after. */
+	ck_assert_uint_eq(waiting_jobs(&m), 1);
+	clock_sleep_ms(200);
+	ck_assert_uint_eq(waiting_jobs(&m), 1);
+	job_clear(&job);
+	mesh_stop(&m);
+}
+END_TEST
+
+static Suite *dispatcher_suite(void)
+{
+	Suite *suite = suite_create("dispatcher");
+	TCase *tc = tcase_create("core");
+
+	tcase_set_timeout(tc, 20);
+	tcase_add_test(tc, test_dispatcher_does_not_send_a_job_cancelled_before_its_run_event);
+	tcase_add_test(tc,
+		       test_dispatcher_queues_a_stored_running_job_whose_node_was_lost_before_its_run_event);
+	tcase_add_test(tc, test_dispatcher_counts_a_job_as_waiting_from_the_moment_it_is_enqueued);
+	suite_add_tcase(suite, tc);
+	return suite;
+}
+
+CHECK_MAIN(dispatcher_suite)
