@@ -188,9 +188,11 @@ static size_t decode_submissions(struct http_request *request, const struct coor
  * Waits (POST /jobs?wait=) until job finishes or wait_s seconds pass, then
  * answers: the finished job with finished_status, or the job as it stands
  * with 202. waiter was registered before and watches job; it is removed here.
- * look_first: the job may have changed since the caller had it (it existed
- * already). A job created by this request was watched before the dispatcher
- * heard of it, so any end of it is notified, and the first look is skipped.
+ * look_first: the job may have changed since the caller had it and its end
+ * may not have been notified to waiter (it existed already, or some job was
+ * notified before waiter was named: job_waiters_watch). Otherwise the job was
+ * watched before anyone could end it, so its end is notified, and the first
+ * look is skipped.
  */
 static void answer_after_wait(struct http_request *request, struct coordinator_app *app,
 			      struct job_waiter *waiter, struct job *job, long wait_s,
@@ -282,6 +284,8 @@ static bool submit_running(struct coordinator_app *app, const struct job *spec, 
 	}
 	job->status = JOB_QUEUED;
 	job->node_id[0] = '\0';
+	job->attempt = 0;
+	log_info("job %s was stored but not sent at once; it is queued instead", job->id);
 	if (dispatcher_enqueue(app->dispatcher, job) != 0)
 		log_error("job %s is stored but could not be queued for dispatch (out of memory); "
 			  "the next start dispatches it",

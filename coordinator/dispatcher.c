@@ -1390,8 +1390,6 @@ static bool forget_cancelled_unheld(struct dispatcher *dispatcher, const char *j
 static void run_stored(struct dispatcher *dispatcher, struct held_job *held,
 		       const struct node_slot *slot, int attempt)
 {
-	struct node node;
-	bool node_ok = false;
 	enum job_store_result rc;
 
 	if (forget_cancelled_unheld(dispatcher, held->job.id)) {
@@ -1401,12 +1399,7 @@ static void run_stored(struct dispatcher *dispatcher, struct held_job *held,
 		held_job_free(held);
 		return;
 	}
-	if (node_registry_get(dispatcher->registry, slot->node_id, &node) == REGISTRY_OK) {
-		node_ok = node.state != NODE_UNHEALTHY && node.state != NODE_DRAINED &&
-			  node.base_url != NULL && strcmp(node.base_url, slot->base_url) == 0;
-		node_clear(&node);
-	}
-	if (node_ok) {
+	if (node_registry_is_reachable_at(dispatcher->registry, slot->node_id, slot->base_url)) {
 		start_marked(dispatcher, held, slot, JOB_STORE_OK, attempt);
 		return;
 	}
@@ -1416,14 +1409,21 @@ static void run_stored(struct dispatcher *dispatcher, struct held_job *held,
 		log_info("job %s: node %s went away before the job was sent there; it waits for "
 			 "another node",
 			 held->job.id, slot->node_id);
+		held->job.status = JOB_QUEUED;
+		held->job.node_id[0] = '\0';
+		held->job.attempt = attempt - 1;
 		hold_waiting(dispatcher, held);
 		return;
 	}
-	if (rc != JOB_STORE_CONFLICT && rc != JOB_STORE_NOT_FOUND)
-		log_error("job %s could not be put back in the queue (store result %d) after node %s "
-			  "went away; it stays RUNNING until the next start takes it up",
-			  held->job.id, rc, slot->node_id);
-	held_job_free(held);
+	if (rc == JOB_STORE_CONFLICT || rc == JOB_STORE_NOT_FOUND) {
+		held_job_free(held); /* cancelled meanwhile */
+		return;
+	}
+	/* It stays RUNNING on that node: follow it there as after a restart (never sent: requeued). */
+	log_error("job %s could not be put back in the queue (store result %d) after node %s "
+		  "went away; it is followed up on that node instead",
+		  held->job.id, rc, slot->node_id);
+	adopt(dispatcher, held);
 }
 
 static void node_lost(struct dispatcher *dispatcher, const char *node_id)

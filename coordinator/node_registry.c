@@ -348,6 +348,23 @@ enum registry_result node_registry_get(struct node_registry *registry, const cha
 	return rc;
 }
 
+bool node_registry_is_reachable_at(struct node_registry *registry, const char *id,
+				   const char *base_url)
+{
+	bool reachable = false;
+	long index;
+
+	pthread_mutex_lock(&registry->lock);
+	index = find_index(registry, id);
+	if (index >= 0) {
+		const struct node *node = &registry->entries[index]->node;
+		reachable = node->state == NODE_HEALTHY && node->base_url != NULL &&
+			    strcmp(node->base_url, base_url) == 0;
+	}
+	pthread_mutex_unlock(&registry->lock);
+	return reachable;
+}
+
 enum registry_result node_registry_list(struct node_registry *registry, struct node **out,
 					size_t *count)
 {

@@ -83,6 +83,13 @@ enum registry_result node_registry_occupy(struct node_registry *registry, const 
 enum registry_result node_registry_get(struct node_registry *registry, const char *id,
 				       struct node *out);
 
+/*
+ * Whether node id is known, HEALTHY and still at base_url (it has not
+ * registered again elsewhere): a slot taken on it may be used. No copy.
+ */
+bool node_registry_is_reachable_at(struct node_registry *registry, const char *id,
+				   const char *base_url);
+
 /* Copies of all nodes in registration order; release with node_list_free. */
 enum registry_result node_registry_list(struct node_registry *registry, struct node **out,
 					size_t *count);

@@ -128,6 +128,34 @@ START_TEST(test_node_registry_registers_a_new_node_as_healthy)
 }
 END_TEST
 
+START_TEST(test_node_registry_says_whether_a_node_is_reachable_at_an_address)
+{
+	struct node_registry *registry = node_registry_new();
+	struct node node, moved;
+	bool created;
+	char err[256] = "";
+
+	ck_assert_int_eq(register_node(registry, "alpha", ":8081", 1, "echo", &node, &created, err,
+				       sizeof(err)),
+			 REGISTRY_OK);
+	ck_assert(node_registry_is_reachable_at(registry, node.id, "http://localhost:8081"));
+	ck_assert(!node_registry_is_reachable_at(registry, node.id, "http://localhost:9999"));
+	ck_assert(!node_registry_is_reachable_at(registry, "n-000000000000", "http://localhost:8081"));
+	/* Registered again elsewhere: not at the old address any more. */
+	ck_assert_int_eq(register_node(registry, "alpha", ":8082", 1, "echo", &moved, &created, err,
+				       sizeof(err)),
+			 REGISTRY_OK);
+	ck_assert(!node_registry_is_reachable_at(registry, node.id, "http://localhost:8081"));
+	ck_assert(node_registry_is_reachable_at(registry, node.id, "http://localhost:8082"));
+	/* UNHEALTHY: not reachable. */
+	ck_assert_int_eq(node_registry_record_probe(registry, node.id, false, 1), NODE_BECAME_UNHEALTHY);
+	ck_assert(!node_registry_is_reachable_at(registry, node.id, "http://localhost:8082"));
+	node_clear(&moved);
+	node_clear(&node);
+	node_registry_free(registry);
+}
+END_TEST
+
 START_TEST(test_node_registry_builds_the_base_url_from_the_address)
 {
 	static const struct {
@@ -908,6 +936,7 @@ static Suite *node_registry_suite(void)
 	tc = tcase_create("register");
 	tcase_set_timeout(tc, 10);
 	tcase_add_test(tc, test_node_registry_registers_a_new_node_as_healthy);
+	tcase_add_test(tc, test_node_registry_says_whether_a_node_is_reachable_at_an_address);
 	tcase_add_test(tc, test_node_registry_a_draining_node_takes_no_new_jobs);
 	tcase_add_test(tc, test_node_registry_removes_only_an_idle_node);
 	tcase_add_test(tc, test_node_registry_restored_nodes_wait_for_a_probe);
