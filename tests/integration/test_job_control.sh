@@ -65,10 +65,18 @@ node_idle() { [ "$(api_get "/nodes/$NODE" | jq .running)" = 0 ]; }
 check "the node's slot is free again" wait_until 10 node_idle
 
 # ---- retries -------------------------------------------------------------------
-id=$(post_job '{"type":"flaky","payload":"","max_attempts":3,"retry_on_failure":true,"backoff_base_ms":300,"backoff_cap_ms":600}' | jq -r .id)
-waiting_for_retry() { [ "$(job_field "$id" attempt)" -ge 1 ] && [ "$(job_field "$id" next_attempt_at)" != null ]; }
+# The backoff is long enough (1.5 s) that the retry is still ahead when it is seen,
+# and the reason is read from the same answer as the state, not from a later one.
+id=$(post_job '{"type":"flaky","payload":"","max_attempts":3,"retry_on_failure":true,"backoff_base_ms":1500,"backoff_cap_ms":1500}' | jq -r .id)
+retry_reason=""
+waiting_for_retry() {
+	local job
+	job=$(api_get "/jobs/$id")
+	[ "$(jq .attempt <<<"$job")" -ge 1 ] && [ "$(jq -r .next_attempt_at <<<"$job")" != null ] &&
+		retry_reason=$(jq -r .reason <<<"$job")
+}
 check "after a failed attempt it waits for the next with a time" wait_until 10 waiting_for_retry
-check_contains "its reason says which attempt it waits for" "waiting for attempt" "$(job_field "$id" reason)"
+check_contains "its reason says which attempt it waits for" "waiting for attempt" "$retry_reason"
 check "the flaky job completes on its third attempt" wait_until 15 job_is "$id" COMPLETED
 check_eq "three attempts are recorded" "FAILED FAILED COMPLETED" "$(job_field "$id" 'attempts | map(.status) | join(" ")')"
 check_eq "each on the node" "$NODE" "$(api_get "/jobs/$id" | jq -r '[.attempts[].node_id] | unique | join(",")')"
