@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "check_main.h"
+#include "dispatcher_for_tests.h"
 #include "clock.h"
 #include "coordinator_api.h"
 #include "log.h"
@@ -31,16 +32,7 @@ struct coordinator {
 
 static void coordinator_start(struct coordinator *c)
 {
-	struct dispatcher_config dispatch = {
-		.connect_timeout_ms = 200,
-		.default_timeout_ms = 2000,
-		.timeout_grace_ms = 500,
-		.retry_base_ms = 100,
-		.retry_cap_ms = 1000,
-		.lost_after_ms = 1000,
-		.priority_aging_ms = 30000,
-		.response_limit = 64 * 1024,
-	};
+	struct dispatcher_config dispatch = dispatcher_config_for_tests();
 	struct http_server_config http = {
 		.listen = "127.0.0.1:0",
 		.routes = coordinator_routes,

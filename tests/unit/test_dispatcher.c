@@ -16,7 +16,7 @@
 
 #include "check_main.h"
 #include "clock.h"
-#include "dispatcher.h"
+#include "dispatcher_for_tests.h"
 #include "job_store.h"
 #include "job_waiters.h"
 #include "node_registry.h"
@@ -54,16 +54,7 @@ static bool node_was_contacted(struct mesh *m, int ms)
 
 static void mesh_start(struct mesh *m)
 {
-	struct dispatcher_config config = {
-		.connect_timeout_ms = 200,
-		.default_timeout_ms = 2000,
-		.timeout_grace_ms = 500,
-		.retry_base_ms = 100,
-		.retry_cap_ms = 1000,
-		.lost_after_ms = 1000,
-		.priority_aging_ms = 30000,
-		.response_limit = 64 * 1024,
-	};
+	struct dispatcher_config config = dispatcher_config_for_tests();
 	char *types[] = {"echo"};
 	char address[64];
 	struct node_registration registration = {
