@@ -68,7 +68,6 @@ enum job_store_result job_store_create_running(struct job_store *store, const st
 					       const char *node_id, struct job *out, int *attempt)
 {
 	enum job_store_result rc;
-	struct job started;
 
 	memset(out, 0, sizeof(*out));
 	*attempt = 0;
@@ -82,10 +81,10 @@ enum job_store_result job_store_create_running(struct job_store *store, const st
 	rc = store->ops->mark_running(store->state, out->id, node_id, attempt);
 	if (rc != JOB_STORE_OK)
 		return JOB_STORE_CONFLICT; /* stored, not started: out is the job as created */
-	if (store->ops->get(store->state, out->id, &started) == JOB_STORE_OK) {
-		job_clear(out);
-		*out = started;
-	}
+	/* As the combined operation hands it out: started, without reading it back. */
+	out->status = JOB_RUNNING;
+	out->attempt = *attempt;
+	snprintf(out->node_id, sizeof(out->node_id), "%s", node_id);
 	return JOB_STORE_OK;
 }
 
