@@ -1,0 +1,392 @@
+/*
+ * wal_write_vfs: holds a WAL file's consecutive writes and hands them to the
+ * real file as one; see the header for when it flushes and why that keeps
+ * SQLite's promises.
+ *
+ * Memory: each open file is a struct wal_file followed by the wrapped VFS's
+ * own file object (szOsFile covers both); SQLite owns that memory. A WAL
+ * file's buffer is allocated on its first write and freed when it closes.
+ * A database file and its WAL file of the same connection point at each
+ * other (db_file->wal, wal->db_file) so that a barrier on the database can
+ * flush the WAL; each unlinks itself when it closes.
+ */
+#include "wal_write_vfs.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <string.h>
+
+/*
+ * A round trip's commit (~8 frames, 33 KB) fits in one write. A bigger
+ * commit (a dispatch pass of tens of jobs) goes out in several 64 KiB writes:
+ * a 1 MiB buffer, which wrote such a commit at once, gave longer POST tails
+ * under the e2e load in six interleaved pairs out of six (not explained).
+ */
+#define WAL_BUFFER_BYTES (64 * 1024)
+
+struct wal_file {
+	sqlite3_file base; /* first: SQLite sees this */
+	sqlite3_file *real; /* the wrapped VFS's file, in the memory after this struct */
+	bool is_wal;
+	struct wal_file *wal; /* on a database file: its connection's open WAL file */
+	struct wal_file *db_file; /* on a WAL file: the database file it belongs to */
+	unsigned char *pending; /* held writes, pending_len bytes from pending_offset */
+	size_t pending_len;
+	sqlite3_int64 pending_offset;
+};
+
+static sqlite3_vfs wal_vfs;
+static sqlite3_vfs *parent_vfs;
+/* One table per I/O methods version, so that SQLite sees the real file's. */
+static sqlite3_io_methods io_methods[4];
+static const char *registered_name;
+static pthread_once_t register_once = PTHREAD_ONCE_INIT;
+
+static sqlite3_file *real_of(sqlite3_file *file)
+{
+	return ((struct wal_file *)file)->real;
+}
+
+static bool is_ours(const sqlite3_file *file)
+{
+	return file->pMethods >= &io_methods[0] && file->pMethods <= &io_methods[3];
+}
+
+/* Hands the held writes to the real file; the error of that write, if any. */
+static int flush_pending(struct wal_file *f)
+{
+	int rc;
+
+	if (f->pending_len == 0)
+		return SQLITE_OK;
+	rc = f->real->pMethods->xWrite(f->real, f->pending, (int)f->pending_len,
+				       f->pending_offset);
+	f->pending_len = 0;
+	return rc;
+}
+
+static int flush_wal_of(struct wal_file *f)
+{
+	return f->wal != NULL ? flush_pending(f->wal) : SQLITE_OK;
+}
+
+static int file_close(sqlite3_file *file)
+{
+	struct wal_file *f = (struct wal_file *)file;
+	int flushed = flush_pending(f);
+	int rc;
+
+	if (f->wal != NULL)
+		f->wal->db_file = NULL;
+	if (f->db_file != NULL)
+		f->db_file->wal = NULL;
+	sqlite3_free(f->pending);
+	f->pending = NULL;
+	rc = f->real->pMethods->xClose(f->real);
+	return flushed != SQLITE_OK ? flushed : rc;
+}
+
+static int file_read(sqlite3_file *file, void *out, int amount, sqlite3_int64 offset)
+{
+	int rc = flush_pending((struct wal_file *)file);
+
+	if (rc != SQLITE_OK)
+		return rc;
+	return real_of(file)->pMethods->xRead(real_of(file), out, amount, offset);
+}
+
+static int file_write(sqlite3_file *file, const void *data, int amount, sqlite3_int64 offset)
+{
+	struct wal_file *f = (struct wal_file *)file;
+	size_t size = (size_t)amount;
+	int rc;
+
+	if (!f->is_wal)
+		return f->real->pMethods->xWrite(f->real, data, amount, offset);
+	if (f->pending_len > 0 && offset == f->pending_offset + (sqlite3_int64)f->pending_len &&
+	    f->pending_len + size <= WAL_BUFFER_BYTES) {
+		memcpy(f->pending + f->pending_len, data, size);
+		f->pending_len += size;
+		return SQLITE_OK;
+	}
+	rc = flush_pending(f);
+	if (rc != SQLITE_OK)
+		return rc;
+	if (f->pending == NULL && size <= WAL_BUFFER_BYTES)
+		f->pending = sqlite3_malloc(WAL_BUFFER_BYTES);
+	if (f->pending == NULL || size > WAL_BUFFER_BYTES)
+		return f->real->pMethods->xWrite(f->real, data, amount, offset);
+	memcpy(f->pending, data, size);
+	f->pending_len = size;
+	f->pending_offset = offset;
+	return SQLITE_OK;
+}
+
+static int file_truncate(sqlite3_file *file, sqlite3_int64 size)
+{
+	int rc = flush_pending((struct wal_file *)file);
+
+	if (rc != SQLITE_OK)
+		return rc;
+	return real_of(file)->pMethods->xTruncate(real_of(file), size);
+}
+
+static int file_sync(sqlite3_file *file, int flags)
+{
+	int rc = flush_pending((struct wal_file *)file);
+
+	if (rc != SQLITE_OK)
+		return rc;
+	return real_of(file)->pMethods->xSync(real_of(file), flags);
+}
+
+static int file_size(sqlite3_file *file, sqlite3_int64 *size)
+{
+	int rc = flush_pending((struct wal_file *)file);
+
+	if (rc != SQLITE_OK)
+		return rc;
+	return real_of(file)->pMethods->xFileSize(real_of(file), size);
+}
+
+static int file_lock(sqlite3_file *file, int level)
+{
+	return real_of(file)->pMethods->xLock(real_of(file), level);
+}
+
+static int file_unlock(sqlite3_file *file, int level)
+{
+	return real_of(file)->pMethods->xUnlock(real_of(file), level);
+}
+
+static int file_check_reserved_lock(sqlite3_file *file, int *reserved)
+{
+	return real_of(file)->pMethods->xCheckReservedLock(real_of(file), reserved);
+}
+
+static int file_control(sqlite3_file *file, int op, void *arg)
+{
+	int rc = flush_pending((struct wal_file *)file);
+
+	if (rc != SQLITE_OK)
+		return rc;
+	return real_of(file)->pMethods->xFileControl(real_of(file), op, arg);
+}
+
+static int file_sector_size(sqlite3_file *file)
+{
+	return real_of(file)->pMethods->xSectorSize(real_of(file));
+}
+
+static int file_device_characteristics(sqlite3_file *file)
+{
+	return real_of(file)->pMethods->xDeviceCharacteristics(real_of(file));
+}
+
+static int file_shm_map(sqlite3_file *file, int page, int page_size, int extend,
+			void volatile **out)
+{
+	return real_of(file)->pMethods->xShmMap(real_of(file), page, page_size, extend, out);
+}
+
+/*
+ * The shared-memory calls come on the database file. SQLite takes a barrier
+ * between writing the two copies of the WAL-index header that publish a
+ * commit, and locks around it: the connection's WAL frames go to the file
+ * first, so another connection never learns of a frame it cannot read.
+ */
+static int file_shm_lock(sqlite3_file *file, int offset, int count, int flags)
+{
+	int rc = flush_wal_of((struct wal_file *)file);
+
+	if (rc != SQLITE_OK)
+		return rc;
+	return real_of(file)->pMethods->xShmLock(real_of(file), offset, count, flags);
+}
+
+static void file_shm_barrier(sqlite3_file *file)
+{
+	/* No way to answer an error here: a failed write shows on the next sync. */
+	(void)flush_wal_of((struct wal_file *)file);
+	real_of(file)->pMethods->xShmBarrier(real_of(file));
+}
+
+static int file_shm_unmap(sqlite3_file *file, int delete_flag)
+{
+	return real_of(file)->pMethods->xShmUnmap(real_of(file), delete_flag);
+}
+
+static int file_fetch(sqlite3_file *file, sqlite3_int64 offset, int amount, void **out)
+{
+	int rc = flush_pending((struct wal_file *)file);
+
+	if (rc != SQLITE_OK)
+		return rc;
+	return real_of(file)->pMethods->xFetch(real_of(file), offset, amount, out);
+}
+
+static int file_unfetch(sqlite3_file *file, sqlite3_int64 offset, void *page)
+{
+	return real_of(file)->pMethods->xUnfetch(real_of(file), offset, page);
+}
+
+static int vfs_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int flags,
+		    int *out_flags)
+{
+	struct wal_file *f = (struct wal_file *)file;
+	int rc, version;
+
+	(void)vfs;
+	memset(f, 0, sizeof(*f));
+	f->real = (sqlite3_file *)(f + 1);
+	rc = parent_vfs->xOpen(parent_vfs, name, f->real, flags, out_flags);
+	if (f->real->pMethods == NULL) {
+		f->base.pMethods = NULL;
+		return rc;
+	}
+	version = f->real->pMethods->iVersion;
+	f->base.pMethods = &io_methods[version < 0 ? 0 : version > 3 ? 3 : version];
+	f->is_wal = (flags & SQLITE_OPEN_WAL) != 0 && rc == SQLITE_OK;
+	if (f->is_wal && name != NULL) {
+		sqlite3_file *db_file = sqlite3_database_file_object(name);
+
+		if (db_file != NULL && is_ours(db_file)) {
+			f->db_file = (struct wal_file *)db_file;
+			f->db_file->wal = f;
+		}
+	}
+	return rc;
+}
+
+static int vfs_delete(sqlite3_vfs *vfs, const char *name, int sync_dir)
+{
+	(void)vfs;
+	return parent_vfs->xDelete(parent_vfs, name, sync_dir);
+}
+
+static int vfs_access(sqlite3_vfs *vfs, const char *name, int flags, int *result)
+{
+	(void)vfs;
+	return parent_vfs->xAccess(parent_vfs, name, flags, result);
+}
+
+static int vfs_full_pathname(sqlite3_vfs *vfs, const char *name, int size, char *out)
+{
+	(void)vfs;
+	return parent_vfs->xFullPathname(parent_vfs, name, size, out);
+}
+
+static void *vfs_dl_open(sqlite3_vfs *vfs, const char *name)
+{
+	(void)vfs;
+	return parent_vfs->xDlOpen(parent_vfs, name);
+}
+
+static void vfs_dl_error(sqlite3_vfs *vfs, int size, char *out)
+{
+	(void)vfs;
+	parent_vfs->xDlError(parent_vfs, size, out);
+}
+
+static void (*vfs_dl_sym(sqlite3_vfs *vfs, void *handle, const char *symbol))(void)
+{
+	(void)vfs;
+	return parent_vfs->xDlSym(parent_vfs, handle, symbol);
+}
+
+static void vfs_dl_close(sqlite3_vfs *vfs, void *handle)
+{
+	(void)vfs;
+	parent_vfs->xDlClose(parent_vfs, handle);
+}
+
+static int vfs_randomness(sqlite3_vfs *vfs, int size, char *out)
+{
+	(void)vfs;
+	return parent_vfs->xRandomness(parent_vfs, size, out);
+}
+
+static int vfs_sleep(sqlite3_vfs *vfs, int microseconds)
+{
+	(void)vfs;
+	return parent_vfs->xSleep(parent_vfs, microseconds);
+}
+
+static int vfs_current_time(sqlite3_vfs *vfs, double *out)
+{
+	(void)vfs;
+	return parent_vfs->xCurrentTime(parent_vfs, out);
+}
+
+static int vfs_get_last_error(sqlite3_vfs *vfs, int size, char *out)
+{
+	(void)vfs;
+	return parent_vfs->xGetLastError(parent_vfs, size, out);
+}
+
+static int vfs_current_time_int64(sqlite3_vfs *vfs, sqlite3_int64 *out)
+{
+	(void)vfs;
+	return parent_vfs->xCurrentTimeInt64(parent_vfs, out);
+}
+
+static void register_vfs(void)
+{
+	sqlite3_vfs *parent = sqlite3_vfs_find(NULL);
+	int version;
+
+	if (parent == NULL || parent->iVersion < 2 || parent->xCurrentTimeInt64 == NULL)
+		return;
+	parent_vfs = parent;
+	for (version = 0; version <= 3; version++) {
+		io_methods[version] = (sqlite3_io_methods){
+			.iVersion = version,
+			.xClose = file_close,
+			.xRead = file_read,
+			.xWrite = file_write,
+			.xTruncate = file_truncate,
+			.xSync = file_sync,
+			.xFileSize = file_size,
+			.xLock = file_lock,
+			.xUnlock = file_unlock,
+			.xCheckReservedLock = file_check_reserved_lock,
+			.xFileControl = file_control,
+			.xSectorSize = file_sector_size,
+			.xDeviceCharacteristics = file_device_characteristics,
+			.xShmMap = version >= 2 ? file_shm_map : NULL,
+			.xShmLock = version >= 2 ? file_shm_lock : NULL,
+			.xShmBarrier = version >= 2 ? file_shm_barrier : NULL,
+			.xShmUnmap = version >= 2 ? file_shm_unmap : NULL,
+			.xFetch = version >= 3 ? file_fetch : NULL,
+			.xUnfetch = version >= 3 ? file_unfetch : NULL,
+		};
+	}
+	wal_vfs = (sqlite3_vfs){
+		.iVersion = 2,
+		.szOsFile = (int)sizeof(struct wal_file) + parent->szOsFile,
+		.mxPathname = parent->mxPathname,
+		.zName = "mesh-wal-write",
+		.xOpen = vfs_open,
+		.xDelete = vfs_delete,
+		.xAccess = vfs_access,
+		.xFullPathname = vfs_full_pathname,
+		.xDlOpen = vfs_dl_open,
+		.xDlError = vfs_dl_error,
+		.xDlSym = vfs_dl_sym,
+		.xDlClose = vfs_dl_close,
+		.xRandomness = vfs_randomness,
+		.xSleep = vfs_sleep,
+		.xCurrentTime = vfs_current_time,
+		.xGetLastError = vfs_get_last_error,
+		.xCurrentTimeInt64 = vfs_current_time_int64,
+	};
+	if (sqlite3_vfs_register(&wal_vfs, 0) == SQLITE_OK)
+		registered_name = wal_vfs.zName;
+}
+
+const char *wal_write_vfs_name(void)
+{
+	pthread_once(&register_once, register_vfs);
+	return registered_name;
+}

@@ -1,0 +1,256 @@
+#include <check.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "check_main.h"
+#include "wal_write_vfs.h"
+
+/* Rows of this size take a page each, so a commit writes about one frame per row. */
+#define ROW_BYTES 3000
+
+static char dir[64];
+static char path[128];
+
+static void make_dir(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/mesh-wal-vfs-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/test.db", dir);
+}
+
+static void remove_dir(void)
+{
+	char file[160];
+	const char *suffixes[] = {"", "-wal", "-shm"};
+
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		snprintf(file, sizeof(file), "%s%s", path, suffixes[i]);
+		unlink(file);
+	}
+	rmdir(dir);
+}
+
+/* A connection in the store's mode: WAL, synchronous FULL. vfs NULL: SQLite's default. */
+static sqlite3 *open_db(const char *vfs)
+{
+	sqlite3 *db = NULL;
+
+	ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, vfs),
+			 SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db,
+				      "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+				      "CREATE TABLE IF NOT EXISTS t (n INTEGER PRIMARY KEY, v BLOB)",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	return db;
+}
+
+/*
+ * Inserts rows first..first+count-1 in one transaction; false if any step
+ * failed. It asserts nothing itself: Check writes to its pipe at each
+ * assertion, which would count as write system calls in the measurement.
+ */
+static bool try_insert_rows(sqlite3 *db, int first, int count)
+{
+	sqlite3_stmt *st = NULL;
+	bool ok = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK &&
+		  sqlite3_prepare_v2(db, "INSERT INTO t VALUES (?, zeroblob(?))", -1, &st, NULL) ==
+			  SQLITE_OK;
+
+	for (int n = first; ok && n < first + count; n++) {
+		sqlite3_bind_int(st, 1, n);
+		sqlite3_bind_int(st, 2, ROW_BYTES);
+		ok = sqlite3_step(st) == SQLITE_DONE;
+		sqlite3_reset(st);
+	}
+	sqlite3_finalize(st);
+	return ok && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK;
+}
+
+static void insert_rows(sqlite3 *db, int first, int count)
+{
+	ck_assert(try_insert_rows(db, first, count));
+}
+
+static int count_rows(sqlite3 *db)
+{
+	sqlite3_stmt *st = NULL;
+	int count;
+
+	ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT count(*) FROM t", -1, &st, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	count = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return count;
+}
+
+/* write(2)-family system calls this process has made so far (/proc/self/io); -1 if unknown. */
+static long write_syscalls(void)
+{
+	FILE *io = fopen("/proc/self/io", "r");
+	char line[128];
+	long count = -1;
+
+	while (io != NULL && fgets(line, sizeof(line), io) != NULL)
+		if (sscanf(line, "syscw: %ld", &count) == 1)
+			break;
+	if (io != NULL)
+		fclose(io);
+	return count;
+}
+
+/* The write system calls one commit of `rows` page-sized rows costs. */
+static long writes_of_one_commit(const char *vfs, int rows)
+{
+	sqlite3 *db = open_db(vfs);
+	long before, writes;
+	bool ok;
+
+	insert_rows(db, 0, 1); /* the WAL exists and has its header */
+	before = write_syscalls();
+	ok = try_insert_rows(db, 1000, rows);
+	writes = write_syscalls() - before;
+	ck_assert_int_ge(before, 0);
+	ck_assert(ok);
+	sqlite3_close(db);
+	return writes;
+}
+
+START_TEST(test_wal_write_vfs_registers_once_under_one_name)
+{
+	const char *name = wal_write_vfs_name();
+
+	ck_assert_ptr_nonnull(name);
+	ck_assert_ptr_eq(wal_write_vfs_name(), name);
+	ck_assert_ptr_nonnull(sqlite3_vfs_find(name));
+	/* It wraps the default VFS without replacing it. */
+	ck_assert_ptr_ne(sqlite3_vfs_find(NULL), sqlite3_vfs_find(name));
+}
+END_TEST
+
+START_TEST(test_wal_write_vfs_writes_a_commit_in_few_system_calls)
+{
+	long plain, coalesced;
+
+	make_dir();
+	plain = writes_of_one_commit(NULL, 8);
+	remove_dir();
+	make_dir();
+	coalesced = writes_of_one_commit(wal_write_vfs_name(), 8);
+	remove_dir();
+	/* The plain VFS writes each frame's header and page apart: 16 and more. */
+	ck_assert_msg(plain >= 16, "the plain VFS took %ld writes", plain);
+	ck_assert_msg(coalesced <= 3, "one commit of 8 pages took %ld writes", coalesced);
+}
+END_TEST
+
+/*
+ * Also without a sync at commit (synchronous NORMAL): the frames must be in
+ * the file before SQLite publishes the commit to other connections.
+ */
+START_TEST(test_wal_write_vfs_commits_are_seen_by_another_connection_at_once)
+{
+	const char *modes[] = {"PRAGMA synchronous = FULL", "PRAGMA synchronous = NORMAL"};
+	sqlite3 *writer, *reader;
+
+	make_dir();
+	writer = open_db(wal_write_vfs_name());
+	reader = open_db(wal_write_vfs_name());
+	ck_assert_int_eq(sqlite3_exec(writer, modes[_i], NULL, NULL, NULL), SQLITE_OK);
+	for (int round = 0; round < 5; round++) {
+		insert_rows(writer, round * 10, 10);
+		ck_assert_int_eq(count_rows(reader), (round + 1) * 10);
+	}
+	sqlite3_close(reader);
+	sqlite3_close(writer);
+	remove_dir();
+}
+END_TEST
+
+START_TEST(test_wal_write_vfs_keeps_a_commit_larger_than_its_buffer)
+{
+	sqlite3 *db;
+
+	make_dir();
+	db = open_db(wal_write_vfs_name());
+	insert_rows(db, 0, 200); /* ~200 frames, more than the buffer holds */
+	sqlite3_close(db);
+	db = open_db(NULL);
+	ck_assert_int_eq(count_rows(db), 200);
+	ck_assert_int_eq(sqlite3_exec(db, "PRAGMA integrity_check", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	remove_dir();
+}
+END_TEST
+
+START_TEST(test_wal_write_vfs_a_commit_survives_the_process_dying_at_once)
+{
+	sqlite3 *db;
+	pid_t child;
+	int status = 0;
+
+	make_dir();
+	child = fork();
+	ck_assert_int_ge(child, 0);
+	if (child == 0) {
+		db = open_db(wal_write_vfs_name());
+		insert_rows(db, 0, 30);
+		_exit(0); /* no close, no checkpoint: only what the commit wrote */
+	}
+	ck_assert_int_eq(waitpid(child, &status, 0), child);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	db = open_db(NULL);
+	ck_assert_int_eq(count_rows(db), 30);
+	sqlite3_close(db);
+	remove_dir();
+}
+END_TEST
+
+START_TEST(test_wal_write_vfs_survives_checkpoints_and_wal_restarts)
+{
+	sqlite3 *db, *other;
+
+	make_dir();
+	db = open_db(wal_write_vfs_name());
+	other = open_db(wal_write_vfs_name());
+	/* Past the 1,000-page autocheckpoint several times: the WAL starts over from its header. */
+	for (int round = 0; round < 40; round++) {
+		insert_rows(db, round * 100, 100);
+		if (round % 10 == 9)
+			ck_assert_int_eq(sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_RESTART,
+								   NULL, NULL),
+					 SQLITE_OK);
+		ck_assert_int_eq(count_rows(other), (round + 1) * 100);
+	}
+	sqlite3_close(other);
+	sqlite3_close(db);
+	db = open_db(NULL);
+	ck_assert_int_eq(count_rows(db), 4000);
+	sqlite3_close(db);
+	remove_dir();
+}
+END_TEST
+
+static Suite *wal_write_vfs_suite(void)
+{
+	Suite *s = suite_create("wal_write_vfs");
+	TCase *tc = tcase_create("core");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_wal_write_vfs_registers_once_under_one_name);
+	tcase_add_test(tc, test_wal_write_vfs_writes_a_commit_in_few_system_calls);
+	tcase_add_loop_test(tc, test_wal_write_vfs_commits_are_seen_by_another_connection_at_once, 0,
+			    2);
+	tcase_add_test(tc, test_wal_write_vfs_keeps_a_commit_larger_than_its_buffer);
+	tcase_add_test(tc, test_wal_write_vfs_a_commit_survives_the_process_dying_at_once);
+	tcase_add_test(tc, test_wal_write_vfs_survives_checkpoints_and_wal_restarts);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+CHECK_MAIN(wal_write_vfs_suite)
