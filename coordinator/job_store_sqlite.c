@@ -7,9 +7,11 @@
  * transaction whose COMMIT fsyncs the WAL before it returns, and an operation
  * answers only after the COMMIT that holds it, so an operation that answered
  * JOB_STORE_OK is on disk (a 201 survives kill -9 and power loss). Both
- * connections open the file through wal_write_vfs, which hands a commit's
- * WAL frames to the kernel in one write before that fsync (SQLite's own VFS
- * makes two writes per page); what reaches the disk, and when, is the same.
+ * connections open the file through store_vfs: a commit's WAL frames reach
+ * the kernel in one write before that fsync (SQLite's own VFS makes two
+ * writes per page), and the WAL's locks are taken in memory, as the
+ * database is this process's alone; what reaches the disk, and when, is
+ * the same.
  *
  * Group commit (leader/follower). A writing operation fills a write_op on its
  * own stack (a batch of changes: an array of them) and appends it to the
@@ -77,7 +79,7 @@
 #include "clock.h"
 #include "job_store.h"
 #include "log.h"
-#include "wal_write_vfs.h"
+#include "store_vfs.h"
 
 #define BUSY_TIMEOUT_MS 250
 #define APPLICATION_ID 0x4d455348 /* "MESH" */
@@ -2256,7 +2258,7 @@ static int open_writer(struct sqlite_store *ss, char *err, size_t err_size)
 
 	if (sqlite3_open_v2(ss->path, db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-			    wal_write_vfs_name()) != SQLITE_OK) {
+			    store_vfs_name()) != SQLITE_OK) {
 		set_err(err, err_size, "cannot open the database %s: %s", ss->path,
 			*db != NULL ? sqlite3_errmsg(*db) : "out of memory");
 		return -1;
@@ -2296,7 +2298,7 @@ static int open_reader(struct sqlite_store *ss, char *err, size_t err_size)
 	sqlite3 **db = &ss->r.db;
 
 	if (sqlite3_open_v2(ss->path, db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-			    wal_write_vfs_name()) !=
+			    store_vfs_name()) !=
 		    SQLITE_OK ||
 	    sqlite3_extended_result_codes(*db, 1) != SQLITE_OK ||
 	    sqlite3_busy_timeout(*db, BUSY_TIMEOUT_MS) != SQLITE_OK ||

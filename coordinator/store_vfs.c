@@ -1,7 +1,7 @@
 /*
- * wal_write_vfs: holds a WAL file's consecutive writes and hands them to the
- * real file as one; see the header for when it flushes and why that keeps
- * SQLite's promises.
+ * store_vfs: holds a WAL file's consecutive writes and hands them to the
+ * real file as one, over SQLite's "unix-excl" VFS; see the header for when
+ * it flushes and why that keeps SQLite's promises.
  *
  * Memory: each open file is a struct wal_file followed by the wrapped VFS's
  * own file object (szOsFile covers both); SQLite owns that memory. A WAL
@@ -10,7 +10,7 @@
  * other (db_file->wal, wal->db_file) so that a barrier on the database can
  * flush the WAL; each unlinks itself when it closes.
  */
-#include "wal_write_vfs.h"
+#include "store_vfs.h"
 
 #include <pthread.h>
 #include <sqlite3.h>
@@ -333,7 +333,7 @@ static int vfs_current_time_int64(sqlite3_vfs *vfs, sqlite3_int64 *out)
 
 static void register_vfs(void)
 {
-	sqlite3_vfs *parent = sqlite3_vfs_find(NULL);
+	sqlite3_vfs *parent = sqlite3_vfs_find("unix-excl");
 	int version;
 
 	if (parent == NULL || parent->iVersion < 2 || parent->xCurrentTimeInt64 == NULL)
@@ -366,7 +366,7 @@ static void register_vfs(void)
 		.iVersion = 2,
 		.szOsFile = (int)sizeof(struct wal_file) + parent->szOsFile,
 		.mxPathname = parent->mxPathname,
-		.zName = "mesh-wal-write",
+		.zName = "mesh-store",
 		.xOpen = vfs_open,
 		.xDelete = vfs_delete,
 		.xAccess = vfs_access,
@@ -385,7 +385,7 @@ static void register_vfs(void)
 		registered_name = wal_vfs.zName;
 }
 
-const char *wal_write_vfs_name(void)
+const char *store_vfs_name(void)
 {
 	pthread_once(&register_once, register_vfs);
 	return registered_name;

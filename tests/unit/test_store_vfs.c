@@ -1,4 +1,5 @@
 #include <check.h>
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -8,7 +9,7 @@
 #include <unistd.h>
 
 #include "check_main.h"
-#include "wal_write_vfs.h"
+#include "store_vfs.h"
 
 /* Rows of this size take a page each, so a commit writes about one frame per row. */
 #define ROW_BYTES 3000
@@ -18,7 +19,7 @@ static char path[128];
 
 static void make_dir(void)
 {
-	snprintf(dir, sizeof(dir), "/tmp/mesh-wal-vfs-XXXXXX");
+	snprintf(dir, sizeof(dir), "/tmp/mesh-store-vfs-XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/test.db", dir);
 }
@@ -121,19 +122,19 @@ static long writes_of_one_commit(const char *vfs, int rows)
 	return writes;
 }
 
-START_TEST(test_wal_write_vfs_registers_once_under_one_name)
+START_TEST(test_store_vfs_registers_once_under_one_name)
 {
-	const char *name = wal_write_vfs_name();
+	const char *name = store_vfs_name();
 
 	ck_assert_ptr_nonnull(name);
-	ck_assert_ptr_eq(wal_write_vfs_name(), name);
+	ck_assert_ptr_eq(store_vfs_name(), name);
 	ck_assert_ptr_nonnull(sqlite3_vfs_find(name));
 	/* It wraps the default VFS without replacing it. */
 	ck_assert_ptr_ne(sqlite3_vfs_find(NULL), sqlite3_vfs_find(name));
 }
 END_TEST
 
-START_TEST(test_wal_write_vfs_writes_a_commit_in_few_system_calls)
+START_TEST(test_store_vfs_writes_a_commit_in_few_system_calls)
 {
 	long plain, coalesced;
 
@@ -141,7 +142,7 @@ START_TEST(test_wal_write_vfs_writes_a_commit_in_few_system_calls)
 	plain = writes_of_one_commit(NULL, 8);
 	remove_dir();
 	make_dir();
-	coalesced = writes_of_one_commit(wal_write_vfs_name(), 8);
+	coalesced = writes_of_one_commit(store_vfs_name(), 8);
 	remove_dir();
 	/* The plain VFS writes each frame's header and page apart: 16 and more. */
 	ck_assert_msg(plain >= 16, "the plain VFS took %ld writes", plain);
@@ -153,14 +154,14 @@ END_TEST
  * Also without a sync at commit (synchronous NORMAL): the frames must be in
  * the file before SQLite publishes the commit to other connections.
  */
-START_TEST(test_wal_write_vfs_commits_are_seen_by_another_connection_at_once)
+START_TEST(test_store_vfs_commits_are_seen_by_another_connection_at_once)
 {
 	const char *modes[] = {"PRAGMA synchronous = FULL", "PRAGMA synchronous = NORMAL"};
 	sqlite3 *writer, *reader;
 
 	make_dir();
-	writer = open_db(wal_write_vfs_name());
-	reader = open_db(wal_write_vfs_name());
+	writer = open_db(store_vfs_name());
+	reader = open_db(store_vfs_name());
 	ck_assert_int_eq(sqlite3_exec(writer, modes[_i], NULL, NULL, NULL), SQLITE_OK);
 	for (int round = 0; round < 5; round++) {
 		insert_rows(writer, round * 10, 10);
@@ -172,12 +173,12 @@ START_TEST(test_wal_write_vfs_commits_are_seen_by_another_connection_at_once)
 }
 END_TEST
 
-START_TEST(test_wal_write_vfs_keeps_a_commit_larger_than_its_buffer)
+START_TEST(test_store_vfs_keeps_a_commit_larger_than_its_buffer)
 {
 	sqlite3 *db;
 
 	make_dir();
-	db = open_db(wal_write_vfs_name());
+	db = open_db(store_vfs_name());
 	insert_rows(db, 0, 200); /* ~200 frames, more than the buffer holds */
 	sqlite3_close(db);
 	db = open_db(NULL);
@@ -188,7 +189,7 @@ START_TEST(test_wal_write_vfs_keeps_a_commit_larger_than_its_buffer)
 }
 END_TEST
 
-START_TEST(test_wal_write_vfs_a_commit_survives_the_process_dying_at_once)
+START_TEST(test_store_vfs_a_commit_survives_the_process_dying_at_once)
 {
 	sqlite3 *db;
 	pid_t child;
@@ -198,7 +199,7 @@ START_TEST(test_wal_write_vfs_a_commit_survives_the_process_dying_at_once)
 	child = fork();
 	ck_assert_int_ge(child, 0);
 	if (child == 0) {
-		db = open_db(wal_write_vfs_name());
+		db = open_db(store_vfs_name());
 		insert_rows(db, 0, 30);
 		_exit(0); /* no close, no checkpoint: only what the commit wrote */
 	}
@@ -211,13 +212,13 @@ START_TEST(test_wal_write_vfs_a_commit_survives_the_process_dying_at_once)
 }
 END_TEST
 
-START_TEST(test_wal_write_vfs_survives_checkpoints_and_wal_restarts)
+START_TEST(test_store_vfs_survives_checkpoints_and_wal_restarts)
 {
 	sqlite3 *db, *other;
 
 	make_dir();
-	db = open_db(wal_write_vfs_name());
-	other = open_db(wal_write_vfs_name());
+	db = open_db(store_vfs_name());
+	other = open_db(store_vfs_name());
 	/* Past the 1,000-page autocheckpoint several times: the WAL starts over from its header. */
 	for (int round = 0; round < 40; round++) {
 		insert_rows(db, round * 100, 100);
@@ -236,21 +237,83 @@ START_TEST(test_wal_write_vfs_survives_checkpoints_and_wal_restarts)
 }
 END_TEST
 
-static Suite *wal_write_vfs_suite(void)
+/*
+ * Whether the sqlite3 CLI (deploy/install-deps.sh installs it) can read the
+ * database; if not, its error is in `error`. A fresh process: a forked
+ * child would share SQLite's in-memory table of the locks its parent holds.
+ */
+static bool read_in_another_process(char *error, size_t error_size)
 {
-	Suite *s = suite_create("wal_write_vfs");
+	char error_path[160];
+	pid_t child;
+	int status = 0;
+	FILE *file;
+
+	snprintf(error_path, sizeof(error_path), "%s/cli.err", dir);
+	child = fork();
+	ck_assert_int_ge(child, 0);
+	if (child == 0) {
+		int null = open("/dev/null", O_WRONLY);
+		int err = open(error_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+		dup2(null, STDOUT_FILENO);
+		dup2(err, STDERR_FILENO);
+		execlp("sqlite3", "sqlite3", path, "SELECT count(*) FROM t", (char *)NULL);
+		_exit(127);
+	}
+	ck_assert_int_eq(waitpid(child, &status, 0), child);
+	ck_assert(WIFEXITED(status));
+	ck_assert_msg(WEXITSTATUS(status) != 127, "the sqlite3 CLI is not installed");
+	error[0] = '\0';
+	file = fopen(error_path, "r");
+	if (file != NULL) {
+		size_t n = fread(error, 1, error_size - 1, file);
+
+		error[n] = '\0';
+		fclose(file);
+	}
+	unlink(error_path);
+	return WEXITSTATUS(status) == 0;
+}
+
+START_TEST(test_store_vfs_keeps_the_database_to_its_process)
+{
+	char shm[160], error[256];
+	sqlite3 *db, *second;
+
+	make_dir();
+	db = open_db(store_vfs_name());
+	second = open_db(store_vfs_name());
+	insert_rows(db, 0, 3);
+	ck_assert_int_eq(count_rows(second), 3);
+	/* The WAL index is in memory: no shared-memory file, so no fcntl locks on one. */
+	snprintf(shm, sizeof(shm), "%s-shm", path);
+	ck_assert_int_ne(access(shm, F_OK), 0);
+	ck_assert(!read_in_another_process(error, sizeof(error)));
+	ck_assert_msg(strstr(error, "locked") != NULL, "the CLI said: %s", error);
+	sqlite3_close(second);
+	sqlite3_close(db);
+	ck_assert_msg(read_in_another_process(error, sizeof(error)), "the CLI said: %s", error);
+	remove_dir();
+}
+END_TEST
+
+static Suite *store_vfs_suite(void)
+{
+	Suite *s = suite_create("store_vfs");
 	TCase *tc = tcase_create("core");
 
 	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, test_wal_write_vfs_registers_once_under_one_name);
-	tcase_add_test(tc, test_wal_write_vfs_writes_a_commit_in_few_system_calls);
-	tcase_add_loop_test(tc, test_wal_write_vfs_commits_are_seen_by_another_connection_at_once, 0,
+	tcase_add_test(tc, test_store_vfs_registers_once_under_one_name);
+	tcase_add_test(tc, test_store_vfs_writes_a_commit_in_few_system_calls);
+	tcase_add_loop_test(tc, test_store_vfs_commits_are_seen_by_another_connection_at_once, 0,
 			    2);
-	tcase_add_test(tc, test_wal_write_vfs_keeps_a_commit_larger_than_its_buffer);
-	tcase_add_test(tc, test_wal_write_vfs_a_commit_survives_the_process_dying_at_once);
-	tcase_add_test(tc, test_wal_write_vfs_survives_checkpoints_and_wal_restarts);
+	tcase_add_test(tc, test_store_vfs_keeps_a_commit_larger_than_its_buffer);
+	tcase_add_test(tc, test_store_vfs_a_commit_survives_the_process_dying_at_once);
+	tcase_add_test(tc, test_store_vfs_survives_checkpoints_and_wal_restarts);
+	tcase_add_test(tc, test_store_vfs_keeps_the_database_to_its_process);
 	suite_add_tcase(s, tc);
 	return s;
 }
 
-CHECK_MAIN(wal_write_vfs_suite)
+CHECK_MAIN(store_vfs_suite)
