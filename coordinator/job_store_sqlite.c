@@ -2292,7 +2292,11 @@ static int open_writer(struct sqlite_store *ss, char *err, size_t err_size)
 	return 0;
 }
 
-/* Opens the reader connection, once the schema is in place: it never writes. */
+/*
+ * Opens the reader connection, once the schema is in place: it never writes.
+ * Not with SQLITE_OPEN_READONLY, which would take it off store_vfs's
+ * process-wide lock (see store_vfs.h); query_only keeps it from writing.
+ */
 static int open_reader(struct sqlite_store *ss, char *err, size_t err_size)
 {
 	sqlite3 **db = &ss->r.db;

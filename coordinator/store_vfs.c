@@ -25,6 +25,10 @@
  */
 #define WAL_BUFFER_BYTES (64 * 1024)
 
+/* The WAL format (sqlite.org/fileformat.html#walformat). */
+#define WAL_HEADER_BYTES 32
+#define WAL_FRAME_HEADER_BYTES 24
+
 struct wal_file {
 	sqlite3_file base; /* first: SQLite sees this */
 	sqlite3_file *real; /* the wrapped VFS's file, in the memory after this struct */
@@ -34,6 +38,8 @@ struct wal_file {
 	unsigned char *pending; /* held writes, pending_len bytes from pending_offset */
 	size_t pending_len;
 	sqlite3_int64 pending_offset;
+	bool commit_page_next; /* the last write was a commit frame's header */
+	int lost_write; /* SQLITE_OK, or why held bytes could not be written where no caller hears it */
 };
 
 static sqlite3_vfs wal_vfs;
@@ -53,11 +59,17 @@ static bool is_ours(const sqlite3_file *file)
 	return file->pMethods >= &io_methods[0] && file->pMethods <= &io_methods[3];
 }
 
-/* Hands the held writes to the real file; the error of that write, if any. */
+/*
+ * Hands the held writes to the real file; the error of that write, if any.
+ * Once held bytes were lost where no caller could be told (lost_write),
+ * every later flush fails: the connection must not go on over a hole.
+ */
 static int flush_pending(struct wal_file *f)
 {
 	int rc;
 
+	if (f->lost_write != SQLITE_OK)
+		return f->lost_write;
 	if (f->pending_len == 0)
 		return SQLITE_OK;
 	rc = f->real->pMethods->xWrite(f->real, f->pending, (int)f->pending_len,
@@ -66,11 +78,40 @@ static int flush_pending(struct wal_file *f)
 	return rc;
 }
 
-static int flush_wal_of(struct wal_file *f)
+/* A WAL frame header whose "database size after commit" is set ends a transaction. */
+static bool is_commit_frame_header(const void *data, int amount, sqlite3_int64 offset)
 {
-	return f->wal != NULL ? flush_pending(f->wal) : SQLITE_OK;
+	const unsigned char *header = data;
+
+	return amount == WAL_FRAME_HEADER_BYTES && offset >= WAL_HEADER_BYTES &&
+	       (header[4] | header[5] | header[6] | header[7]) != 0;
 }
 
+/* Keeps a write in the buffer, after what it continues; or writes it (and the buffer) now. */
+static int hold_write(struct wal_file *f, const void *data, size_t size, sqlite3_int64 offset)
+{
+	int rc;
+
+	if (f->pending_len > 0 && offset == f->pending_offset + (sqlite3_int64)f->pending_len &&
+	    f->pending_len + size <= WAL_BUFFER_BYTES) {
+		memcpy(f->pending + f->pending_len, data, size);
+		f->pending_len += size;
+		return SQLITE_OK;
+	}
+	rc = flush_pending(f);
+	if (rc != SQLITE_OK)
+		return rc;
+	if (f->pending == NULL && size <= WAL_BUFFER_BYTES)
+		f->pending = sqlite3_malloc(WAL_BUFFER_BYTES);
+	if (f->pending == NULL || size > WAL_BUFFER_BYTES)
+		return f->real->pMethods->xWrite(f->real, data, (int)size, offset);
+	memcpy(f->pending, data, size);
+	f->pending_len = size;
+	f->pending_offset = offset;
+	return SQLITE_OK;
+}
+
+/* What is still held here was never committed (see the header): its error changes nothing. */
 static int file_close(sqlite3_file *file)
 {
 	struct wal_file *f = (struct wal_file *)file;
@@ -96,31 +137,27 @@ static int file_read(sqlite3_file *file, void *out, int amount, sqlite3_int64 of
 	return real_of(file)->pMethods->xRead(real_of(file), out, amount, offset);
 }
 
+/*
+ * A WAL write is held, except that a commit frame (its header, then its
+ * page) is handed over with everything before it as soon as its page is
+ * in: an error then fails the commit, whatever the synchronous mode.
+ */
 static int file_write(sqlite3_file *file, const void *data, int amount, sqlite3_int64 offset)
 {
 	struct wal_file *f = (struct wal_file *)file;
-	size_t size = (size_t)amount;
+	bool ends_commit;
 	int rc;
 
 	if (!f->is_wal)
 		return f->real->pMethods->xWrite(f->real, data, amount, offset);
-	if (f->pending_len > 0 && offset == f->pending_offset + (sqlite3_int64)f->pending_len &&
-	    f->pending_len + size <= WAL_BUFFER_BYTES) {
-		memcpy(f->pending + f->pending_len, data, size);
-		f->pending_len += size;
-		return SQLITE_OK;
-	}
-	rc = flush_pending(f);
-	if (rc != SQLITE_OK)
-		return rc;
-	if (f->pending == NULL && size <= WAL_BUFFER_BYTES)
-		f->pending = sqlite3_malloc(WAL_BUFFER_BYTES);
-	if (f->pending == NULL || size > WAL_BUFFER_BYTES)
-		return f->real->pMethods->xWrite(f->real, data, amount, offset);
-	memcpy(f->pending, data, size);
-	f->pending_len = size;
-	f->pending_offset = offset;
-	return SQLITE_OK;
+	if (f->lost_write != SQLITE_OK)
+		return f->lost_write;
+	ends_commit = f->commit_page_next;
+	f->commit_page_next = is_commit_frame_header(data, amount, offset);
+	rc = hold_write(f, data, (size_t)amount, offset);
+	if (rc == SQLITE_OK && ends_commit)
+		rc = flush_pending(f);
+	return rc;
 }
 
 static int file_truncate(sqlite3_file *file, sqlite3_int64 size)
@@ -190,25 +227,28 @@ static int file_shm_map(sqlite3_file *file, int page, int page_size, int extend,
 	return real_of(file)->pMethods->xShmMap(real_of(file), page, page_size, extend, out);
 }
 
-/*
- * The shared-memory calls come on the database file. SQLite takes a barrier
- * between writing the two copies of the WAL-index header that publish a
- * commit, and locks around it: the connection's WAL frames go to the file
- * first, so another connection never learns of a frame it cannot read.
- */
 static int file_shm_lock(sqlite3_file *file, int offset, int count, int flags)
 {
-	int rc = flush_wal_of((struct wal_file *)file);
-
-	if (rc != SQLITE_OK)
-		return rc;
 	return real_of(file)->pMethods->xShmLock(real_of(file), offset, count, flags);
 }
 
+/*
+ * The shared-memory calls come on the database file. SQLite takes this
+ * barrier between writing the two copies of the WAL-index header that
+ * publish a commit. The commit frame went out with its page; what can
+ * still be held here is a commit's rewritten frame headers (SQLite rewrites
+ * the checksums of frames it overwrote within the transaction, after the
+ * commit frame), which must reach the file before the commit is published.
+ * A barrier cannot answer an error, so a failed write here makes the file
+ * refuse every later call instead.
+ */
 static void file_shm_barrier(sqlite3_file *file)
 {
-	/* No way to answer an error here: a failed write shows on the next sync. */
-	(void)flush_wal_of((struct wal_file *)file);
+	struct wal_file *f = (struct wal_file *)file;
+
+	if (f->wal != NULL && flush_pending(f->wal) != SQLITE_OK &&
+	    f->wal->lost_write == SQLITE_OK)
+		f->wal->lost_write = SQLITE_IOERR_WRITE;
 	real_of(file)->pMethods->xShmBarrier(real_of(file));
 }
 

@@ -8,25 +8,35 @@
  * 24-byte header, then the page), so a commit of eight pages costs sixteen
  * system calls before its fsync. For WAL files this VFS holds writes that
  * continue one another in a buffer and hands them to the real file as one
- * write just before anything that needs them there: a sync, a read, a
- * truncate, the file's size, a file control, a write elsewhere in the file,
- * a full buffer, closing the file, and the shared-memory lock and barrier
- * calls SQLite makes on the database file around publishing a commit to
- * other connections. So the bytes reach the disk in the same order as
- * before and before the same fsync, and no other connection can be told of
- * frames that are not yet in the file: durability and what readers see are
- * SQLite's own. An error of a held write is answered by the call that
- * flushes it (the commit's sync, normally), which SQLite handles as a failed
- * write: the transaction fails and rolls back, as with the plain VFS.
+ * write: as soon as a commit frame (the frame whose header carries the
+ * database size) is in, with everything before it, so that an error of
+ * that write fails the commit in any synchronous mode; and before anything
+ * that needs the bytes in the file: a sync, a read, a truncate, the file's
+ * size, a file control, a write elsewhere in the file, a full buffer,
+ * closing the file. SQLite may rewrite frame headers after the commit frame
+ * (new checksums for frames the transaction overwrote); those go out at the
+ * latest at the memory barrier SQLite takes on the database file before it
+ * publishes the commit to other connections. A barrier cannot return an
+ * error, so a write that fails there makes the WAL file refuse every later
+ * call: the connection fails rather than going on over a hole. (The store
+ * runs synchronous=FULL, where the commit's sync comes first anyway.)
+ * Bytes still held when the file closes belong to a transaction that was
+ * never committed. So the bytes reach the disk in the same order as before
+ * and before the same fsync, and no other connection is told of frames that
+ * are not in the file.
  *
  * WAL locks. Under "unix-excl" the first connection takes an exclusive lock
  * on the database file for the whole process, and the WAL index lives in
  * the heap instead of a shared "-shm" file, so the WAL's read and write
  * locks between the store's two connections are taken in memory, not with
  * fcntl(2) (14 calls per round trip before). Other connections of the same
- * process work as usual; another process cannot open the database while
- * the coordinator has it (the store already allows one coordinator per
- * database; inspect a live store through the HTTP API, or copy it).
+ * process work as usual (none may use another VFS on the same file, nor
+ * open it read-only: such a one takes real fcntl locks and could release
+ * the process-wide lock). Another process can open the file but its first
+ * read fails with "database is locked": no reading, no online backup from
+ * outside while the coordinator runs (the store already allows one
+ * coordinator per database), and a coordinator cannot start while another
+ * process is reading the file.
  *
  * Threads: registration is once and safe from any thread. A file's buffer
  * belongs to the connection that opened the file, which SQLite uses from

@@ -1,10 +1,13 @@
 #include <check.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -237,6 +240,109 @@ START_TEST(test_store_vfs_survives_checkpoints_and_wal_restarts)
 }
 END_TEST
 
+/* The first column of the first row of sql, as text ("" if none). */
+static void query_text(sqlite3 *db, const char *sql, char *out, size_t out_size)
+{
+	sqlite3_stmt *st = NULL;
+
+	ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	out[0] = '\0';
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL)
+		snprintf(out, out_size, "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+}
+
+/*
+ * A commit whose WAL write fails (here: the file may not grow, RLIMIT_FSIZE)
+ * fails, in both modes, instead of being published over a hole; the reader
+ * sees the state before it, and the next commit works.
+ */
+START_TEST(test_store_vfs_a_failed_wal_write_fails_its_commit)
+{
+	const char *modes[] = {"PRAGMA synchronous = FULL", "PRAGMA synchronous = NORMAL"};
+	char wal_path[160], check[64];
+	struct rlimit before, limited;
+	struct stat wal;
+	sqlite3 *writer, *reader;
+	bool ok;
+
+	make_dir();
+	writer = open_db(store_vfs_name());
+	reader = open_db(store_vfs_name());
+	ck_assert_int_eq(sqlite3_exec(writer, modes[_i], NULL, NULL, NULL), SQLITE_OK);
+	/* No checkpoint: the WAL only grows, so the next commit must extend it. */
+	ck_assert_int_eq(sqlite3_exec(writer, "PRAGMA wal_autocheckpoint = 0", NULL, NULL, NULL),
+			 SQLITE_OK);
+	insert_rows(writer, 0, 10);
+	ck_assert_int_eq(count_rows(reader), 10);
+	snprintf(wal_path, sizeof(wal_path), "%s-wal", path);
+	ck_assert_int_eq(stat(wal_path, &wal), 0);
+
+	signal(SIGXFSZ, SIG_IGN); /* a write past the limit fails with EFBIG instead */
+	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &before), 0);
+	limited = before;
+	limited.rlim_cur = (rlim_t)wal.st_size;
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &limited), 0);
+	ok = try_insert_rows(writer, 100, 5); /* asserts nothing while files may not grow */
+	setrlimit(RLIMIT_FSIZE, &before);
+	ck_assert_msg(!ok, "a commit whose WAL write failed was reported done");
+	sqlite3_exec(writer, "ROLLBACK", NULL, NULL, NULL); /* if the failure left it open */
+	ck_assert_int_eq(count_rows(reader), 10);
+
+	insert_rows(writer, 200, 5);
+	ck_assert_int_eq(count_rows(reader), 15);
+	sqlite3_close(reader);
+	sqlite3_close(writer);
+	writer = open_db(NULL);
+	ck_assert_int_eq(count_rows(writer), 15);
+	query_text(writer, "PRAGMA integrity_check", check, sizeof(check));
+	ck_assert_str_eq(check, "ok");
+	sqlite3_close(writer);
+	remove_dir();
+}
+END_TEST
+
+/*
+ * A transaction that spilled frames and is rolled back while the WAL may
+ * not grow leaves no lock behind: another connection writes at once.
+ */
+START_TEST(test_store_vfs_a_rolled_back_spill_leaves_the_wal_unlocked)
+{
+	char wal_path[160];
+	struct rlimit before, limited;
+	struct stat wal;
+	sqlite3 *first, *second;
+
+	make_dir();
+	first = open_db(store_vfs_name());
+	second = open_db(store_vfs_name());
+	insert_rows(first, 0, 20);
+	ck_assert_int_eq(sqlite3_wal_checkpoint_v2(first, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL,
+						   NULL),
+			 SQLITE_OK);
+	/* A tiny page cache: the updates spill frames to the WAL before any commit. */
+	ck_assert_int_eq(sqlite3_exec(first, "PRAGMA cache_size = 2; BEGIN IMMEDIATE;"
+					     "UPDATE t SET v = zeroblob(3001) WHERE n < 20",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	snprintf(wal_path, sizeof(wal_path), "%s-wal", path);
+	ck_assert_int_eq(stat(wal_path, &wal), 0);
+	signal(SIGXFSZ, SIG_IGN);
+	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &before), 0);
+	limited = before;
+	limited.rlim_cur = (rlim_t)wal.st_size;
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &limited), 0);
+	sqlite3_exec(first, "ROLLBACK", NULL, NULL, NULL);
+	setrlimit(RLIMIT_FSIZE, &before);
+
+	ck_assert(try_insert_rows(second, 100, 3));
+	ck_assert_int_eq(count_rows(first), 23);
+	sqlite3_close(second);
+	sqlite3_close(first);
+	remove_dir();
+}
+END_TEST
+
 /*
  * Whether the sqlite3 CLI (deploy/install-deps.sh installs it) can read the
  * database; if not, its error is in `error`. A fresh process: a forked
@@ -312,6 +418,8 @@ static Suite *store_vfs_suite(void)
 	tcase_add_test(tc, test_store_vfs_a_commit_survives_the_process_dying_at_once);
 	tcase_add_test(tc, test_store_vfs_survives_checkpoints_and_wal_restarts);
 	tcase_add_test(tc, test_store_vfs_keeps_the_database_to_its_process);
+	tcase_add_loop_test(tc, test_store_vfs_a_failed_wal_write_fails_its_commit, 0, 2);
+	tcase_add_test(tc, test_store_vfs_a_rolled_back_spill_leaves_the_wal_unlocked);
 	suite_add_tcase(s, tc);
 	return s;
 }
