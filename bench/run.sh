@@ -461,11 +461,10 @@ scenario_big_store() {
 	start_coordinator "$dir"
 	stop_pids TERM "$COORD_PID"
 	BIG_QUEUED=$BIG_JOBS big_fill "$dir" || exit 1
-	# Before the start: a running coordinator keeps its database to itself.
-	sqlite3 "$dir/jobs.db" "SELECT id FROM jobs ORDER BY random() LIMIT 2000" >"$WORK/backlog.ids"
 	start_coordinator "$dir"
 	run_loadgen "$out.backlog" --mode ready --url "$COORD_URL" --since-wall-ns "$COORD_START_NS" --max-seconds 120 &&
 		put big_backlog_start_s "$(kv "$out.backlog" ready_s)"
+	sqlite3 "$dir/jobs.db" "SELECT id FROM jobs ORDER BY random() LIMIT 2000" >"$WORK/backlog.ids"
 	run_loadgen "$out.backlog.get" --mode get --url "$COORD_URL" --path '/jobs/{id}' --ids-file "$WORK/backlog.ids" \
 		--count 2000 --threads 1 --max-seconds 30 &&
 		put big_backlog_get_p99_ms "$(kv "$out.backlog.get" lat_p99_ms)"

@@ -9,9 +9,7 @@
  * JOB_STORE_OK is on disk (a 201 survives kill -9 and power loss). Both
  * connections open the file through store_vfs: a commit's WAL frames reach
  * the kernel in one write before that fsync (SQLite's own VFS makes two
- * writes per page), and the WAL's locks are taken in memory, as the
- * database is this process's alone; what reaches the disk, and when, is
- * the same.
+ * writes per page); what reaches the disk, and when, is the same.
  *
  * Group commit (leader/follower). A writing operation fills a write_op on its
  * own stack (a batch of changes: an array of them) and appends it to the
@@ -2292,11 +2290,7 @@ static int open_writer(struct sqlite_store *ss, char *err, size_t err_size)
 	return 0;
 }
 
-/*
- * Opens the reader connection, once the schema is in place: it never writes.
- * Not with SQLITE_OPEN_READONLY, which would take it off store_vfs's
- * process-wide lock (see store_vfs.h); query_only keeps it from writing.
- */
+/* Opens the reader connection, once the schema is in place: it never writes. */
 static int open_reader(struct sqlite_store *ss, char *err, size_t err_size)
 {
 	sqlite3 **db = &ss->r.db;

@@ -1,7 +1,7 @@
 /*
  * store_vfs: holds a WAL file's consecutive writes and hands them to the
- * real file as one, over SQLite's "unix-excl" VFS; see the header for when
- * it flushes and why that keeps SQLite's promises.
+ * real file as one, over SQLite's default VFS; see the header for when it
+ * flushes and why that keeps SQLite's promises.
  *
  * Memory: each open file is a struct wal_file followed by the wrapped VFS's
  * own file object (szOsFile covers both); SQLite owns that memory. A WAL
@@ -373,7 +373,7 @@ static int vfs_current_time_int64(sqlite3_vfs *vfs, sqlite3_int64 *out)
 
 static void register_vfs(void)
 {
-	sqlite3_vfs *parent = sqlite3_vfs_find("unix-excl");
+	sqlite3_vfs *parent = sqlite3_vfs_find(NULL);
 	int version;
 
 	if (parent == NULL || parent->iVersion < 2 || parent->xCurrentTimeInt64 == NULL)

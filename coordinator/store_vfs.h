@@ -1,8 +1,8 @@
 /*
  * store_vfs: the SQLite VFS the job store opens its database with. It wraps
- * SQLite's own "unix-excl" VFS and spares two kinds of system calls that sit
- * on the path of every durable answer (docs/performance.md, finding 8); on
- * a paravirtualised VM a system call is dear.
+ * SQLite's default VFS and spares system calls that sit on the path of
+ * every durable answer (docs/performance.md, finding 8); on a
+ * paravirtualised VM a system call is dear.
  *
  * WAL writes. SQLite writes each WAL frame as two pwrite(2) calls (its
  * 24-byte header, then the page), so a commit of eight pages costs sixteen
@@ -25,19 +25,6 @@
  * and before the same fsync, and no other connection is told of frames that
  * are not in the file.
  *
- * WAL locks. Under "unix-excl" the first connection takes an exclusive lock
- * on the database file for the whole process, and the WAL index lives in
- * the heap instead of a shared "-shm" file, so the WAL's read and write
- * locks between the store's two connections are taken in memory, not with
- * fcntl(2) (14 calls per round trip before). Other connections of the same
- * process work as usual (none may use another VFS on the same file, nor
- * open it read-only: such a one takes real fcntl locks and could release
- * the process-wide lock). Another process can open the file but its first
- * read fails with "database is locked": no reading, no online backup from
- * outside while the coordinator runs (the store already allows one
- * coordinator per database), and a coordinator cannot start while another
- * process is reading the file.
- *
  * Threads: registration is once and safe from any thread. A file's buffer
  * belongs to the connection that opened the file, which SQLite uses from
  * one thread at a time; nothing is shared between connections.
@@ -47,8 +34,8 @@
 
 /*
  * Registers the VFS (not as the default) on the first call and returns its
- * name for sqlite3_open_v2; NULL if SQLite has no "unix-excl" VFS to wrap,
- * in which case the caller opens with the default VFS.
+ * name for sqlite3_open_v2; NULL if SQLite has no default VFS to wrap, in
+ * which case the caller opens with the default VFS.
  */
 const char *store_vfs_name(void);
 

@@ -3607,9 +3607,8 @@ START_TEST(test_sqlite_store_answers_full_per_op_when_writers_share_commits)
 END_TEST
 
 /*
- * Reads use their own connection: they go on while another connection of
- * this process holds the write lock (another process cannot even read the
- * database while the store has it: store_vfs). Writes meanwhile
+ * Reads use their own connection: they go on while another connection
+ * (an operator's sqlite3 shell, say) holds the write lock. Writes meanwhile
  * fail with ERROR after the busy timeout, change nothing, and work again
  * once the lock is gone.
  */
