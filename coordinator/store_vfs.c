@@ -3,7 +3,7 @@
  * real file as one, over SQLite's default VFS; see the header for when it
  * flushes and why that keeps SQLite's promises.
  *
- * Memory: each open file is a struct wal_file followed by the wrapped VFS's
+ * Memory: each open file (database or WAL) is a struct store_file followed by the wrapped VFS's
  * own file object (szOsFile covers both); SQLite owns that memory. A WAL
  * file's buffer is allocated on its first write and freed when it closes.
  * A database file and its WAL file of the same connection point at each
@@ -29,12 +29,12 @@
 #define WAL_HEADER_BYTES 32
 #define WAL_FRAME_HEADER_BYTES 24
 
-struct wal_file {
+struct store_file {
 	sqlite3_file base; /* first: SQLite sees this */
 	sqlite3_file *real; /* the wrapped VFS's file, in the memory after this struct */
 	bool is_wal;
-	struct wal_file *wal; /* on a database file: its connection's open WAL file */
-	struct wal_file *db_file; /* on a WAL file: the database file it belongs to */
+	struct store_file *wal; /* on a database file: its connection's open WAL file */
+	struct store_file *db_file; /* on a WAL file: the database file it belongs to */
 	unsigned char *pending; /* held writes, pending_len bytes from pending_offset */
 	size_t pending_len;
 	sqlite3_int64 pending_offset;
@@ -42,7 +42,7 @@ struct wal_file {
 	int lost_write; /* SQLITE_OK, or why held bytes could not be written where no caller hears it */
 };
 
-static sqlite3_vfs wal_vfs;
+static sqlite3_vfs vfs_object;
 static sqlite3_vfs *parent_vfs;
 /* One table per I/O methods version, so that SQLite sees the real file's. */
 static sqlite3_io_methods io_methods[4];
@@ -51,7 +51,7 @@ static pthread_once_t register_once = PTHREAD_ONCE_INIT;
 
 static sqlite3_file *real_of(sqlite3_file *file)
 {
-	return ((struct wal_file *)file)->real;
+	return ((struct store_file *)file)->real;
 }
 
 static bool is_ours(const sqlite3_file *file)
@@ -64,7 +64,7 @@ static bool is_ours(const sqlite3_file *file)
  * Once held bytes were lost where no caller could be told (lost_write),
  * every later flush fails: the connection must not go on over a hole.
  */
-static int flush_pending(struct wal_file *f)
+static int flush_pending(struct store_file *f)
 {
 	int rc;
 
@@ -88,7 +88,7 @@ static bool is_commit_frame_header(const void *data, int amount, sqlite3_int64 o
 }
 
 /* Keeps a write in the buffer, after what it continues; or writes it (and the buffer) now. */
-static int hold_write(struct wal_file *f, const void *data, size_t size, sqlite3_int64 offset)
+static int hold_write(struct store_file *f, const void *data, size_t size, sqlite3_int64 offset)
 {
 	int rc;
 
@@ -114,7 +114,7 @@ static int hold_write(struct wal_file *f, const void *data, size_t size, sqlite3
 /* What is still held here was never committed (see the header): its error changes nothing. */
 static int file_close(sqlite3_file *file)
 {
-	struct wal_file *f = (struct wal_file *)file;
+	struct store_file *f = (struct store_file *)file;
 	int flushed = flush_pending(f);
 	int rc;
 
@@ -130,7 +130,7 @@ static int file_close(sqlite3_file *file)
 
 static int file_read(sqlite3_file *file, void *out, int amount, sqlite3_int64 offset)
 {
-	int rc = flush_pending((struct wal_file *)file);
+	int rc = flush_pending((struct store_file *)file);
 
 	if (rc != SQLITE_OK)
 		return rc;
@@ -144,7 +144,7 @@ static int file_read(sqlite3_file *file, void *out, int amount, sqlite3_int64 of
  */
 static int file_write(sqlite3_file *file, const void *data, int amount, sqlite3_int64 offset)
 {
-	struct wal_file *f = (struct wal_file *)file;
+	struct store_file *f = (struct store_file *)file;
 	bool ends_commit;
 	int rc;
 
@@ -162,7 +162,7 @@ static int file_write(sqlite3_file *file, const void *data, int amount, sqlite3_
 
 static int file_truncate(sqlite3_file *file, sqlite3_int64 size)
 {
-	int rc = flush_pending((struct wal_file *)file);
+	int rc = flush_pending((struct store_file *)file);
 
 	if (rc != SQLITE_OK)
 		return rc;
@@ -171,7 +171,7 @@ static int file_truncate(sqlite3_file *file, sqlite3_int64 size)
 
 static int file_sync(sqlite3_file *file, int flags)
 {
-	int rc = flush_pending((struct wal_file *)file);
+	int rc = flush_pending((struct store_file *)file);
 
 	if (rc != SQLITE_OK)
 		return rc;
@@ -180,7 +180,7 @@ static int file_sync(sqlite3_file *file, int flags)
 
 static int file_size(sqlite3_file *file, sqlite3_int64 *size)
 {
-	int rc = flush_pending((struct wal_file *)file);
+	int rc = flush_pending((struct store_file *)file);
 
 	if (rc != SQLITE_OK)
 		return rc;
@@ -204,7 +204,7 @@ static int file_check_reserved_lock(sqlite3_file *file, int *reserved)
 
 static int file_control(sqlite3_file *file, int op, void *arg)
 {
-	int rc = flush_pending((struct wal_file *)file);
+	int rc = flush_pending((struct store_file *)file);
 
 	if (rc != SQLITE_OK)
 		return rc;
@@ -244,7 +244,7 @@ static int file_shm_lock(sqlite3_file *file, int offset, int count, int flags)
  */
 static void file_shm_barrier(sqlite3_file *file)
 {
-	struct wal_file *f = (struct wal_file *)file;
+	struct store_file *f = (struct store_file *)file;
 
 	if (f->wal != NULL && flush_pending(f->wal) != SQLITE_OK &&
 	    f->wal->lost_write == SQLITE_OK)
@@ -259,7 +259,7 @@ static int file_shm_unmap(sqlite3_file *file, int delete_flag)
 
 static int file_fetch(sqlite3_file *file, sqlite3_int64 offset, int amount, void **out)
 {
-	int rc = flush_pending((struct wal_file *)file);
+	int rc = flush_pending((struct store_file *)file);
 
 	if (rc != SQLITE_OK)
 		return rc;
@@ -274,7 +274,7 @@ static int file_unfetch(sqlite3_file *file, sqlite3_int64 offset, void *page)
 static int vfs_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int flags,
 		    int *out_flags)
 {
-	struct wal_file *f = (struct wal_file *)file;
+	struct store_file *f = (struct store_file *)file;
 	int rc, version;
 
 	(void)vfs;
@@ -292,7 +292,7 @@ static int vfs_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int 
 		sqlite3_file *db_file = sqlite3_database_file_object(name);
 
 		if (db_file != NULL && is_ours(db_file)) {
-			f->db_file = (struct wal_file *)db_file;
+			f->db_file = (struct store_file *)db_file;
 			f->db_file->wal = f;
 		}
 	}
@@ -402,9 +402,9 @@ static void register_vfs(void)
 			.xUnfetch = version >= 3 ? file_unfetch : NULL,
 		};
 	}
-	wal_vfs = (sqlite3_vfs){
+	vfs_object = (sqlite3_vfs){
 		.iVersion = 2,
-		.szOsFile = (int)sizeof(struct wal_file) + parent->szOsFile,
+		.szOsFile = (int)sizeof(struct store_file) + parent->szOsFile,
 		.mxPathname = parent->mxPathname,
 		.zName = "mesh-store",
 		.xOpen = vfs_open,
@@ -421,8 +421,8 @@ static void register_vfs(void)
 		.xGetLastError = vfs_get_last_error,
 		.xCurrentTimeInt64 = vfs_current_time_int64,
 	};
-	if (sqlite3_vfs_register(&wal_vfs, 0) == SQLITE_OK)
-		registered_name = wal_vfs.zName;
+	if (sqlite3_vfs_register(&vfs_object, 0) == SQLITE_OK)
+		registered_name = vfs_object.zName;
 }
 
 const char *store_vfs_name(void)
