@@ -3,9 +3,10 @@
  * real file as one, over SQLite's default VFS; see the header for when it
  * flushes and why that keeps SQLite's promises.
  *
- * Memory: each open file (database or WAL) is a struct store_file followed by the wrapped VFS's
- * own file object (szOsFile covers both); SQLite owns that memory. A WAL
- * file's buffer is allocated on its first write and freed when it closes.
+ * Memory: each open file (database or WAL) is a struct store_file followed
+ * by the wrapped VFS's own file object (szOsFile covers both); SQLite owns
+ * that memory. A WAL file's buffer is allocated on its first write and
+ * freed when it closes.
  * A database file and its WAL file of the same connection point at each
  * other (db_file->wal, wal->db_file) so that a barrier on the database can
  * flush the WAL; each unlinks itself when it closes.
