@@ -202,8 +202,13 @@ static void answer_after_wait(struct http_request *request, struct coordinator_a
 	bool look = look_first;
 	struct job current;
 
-	/* Watched before each look, so an end in between is not missed. */
-	while (!look || job_store_get(app->store, job->id, &current) == JOB_STORE_OK) {
+	/*
+	 * Watched before each look, so an end in between is not missed. A look
+	 * takes the finished job the dispatcher handed over with its
+	 * notification, if it did, and reads the store otherwise.
+	 */
+	while (!look || job_waiters_take_finished(app->waiters, waiter, &current) ||
+	       job_store_get(app->store, job->id, &current) == JOB_STORE_OK) {
 		if (look) {
 			job_clear(job);
 			*job = current;

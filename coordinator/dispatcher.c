@@ -123,6 +123,7 @@ struct pending_outcome {
 	char *error;
 	enum attempt_status attempt_status;
 	bool holds_slot; /* its execution ended: give the node's slot back once this is on disk */
+	struct job finished; /* the job as committed, when a client waits for it; else zeroed */
 };
 
 /* Starts one commit takes at most: bounds the memory and the wait of the first one. */
@@ -636,7 +637,11 @@ static void outcome_recorded(struct dispatcher *dispatcher, const struct pending
 		log_warn("job %s failed on node %s: %s", outcome->job_id, outcome->node_id,
 			 outcome->error != NULL ? outcome->error : "");
 	}
-	if (rc == JOB_STORE_OK)
+	if (rc != JOB_STORE_OK)
+		return;
+	if (outcome->finished.id[0] != '\0')
+		job_waiters_notify_finished(dispatcher->config.waiters, &outcome->finished);
+	else
 		job_waiters_notify(dispatcher->config.waiters, outcome->job_id);
 }
 
@@ -851,13 +856,17 @@ static void commit_pending(struct dispatcher *dispatcher)
 	if (total <= dispatcher->changes_cap) {
 		changes = dispatcher->changes;
 		for (size_t i = 0; i < outcomes; i++) {
-			const struct pending_outcome *o = &dispatcher->outcomes[i];
+			struct pending_outcome *o = &dispatcher->outcomes[i];
+			/* A waiting client gets the job as committed, without reading it back. */
+			bool waited_for = job_waiters_has(dispatcher->config.waiters, o->job_id);
+
 			changes[i] = (struct job_change){.kind = JOB_CHANGE_FINISH,
 							 .id = o->job_id,
 							 .status = o->status,
 							 .result = o->result,
 							 .error = o->error,
-							 .attempt_status = o->attempt_status};
+							 .attempt_status = o->attempt_status,
+							 .finished = waited_for ? &o->finished : NULL};
 		}
 		for (size_t i = 0; i < starts; i++) {
 			const struct pending_start *p = &dispatcher->starts[i];
@@ -881,6 +890,7 @@ static void commit_pending(struct dispatcher *dispatcher)
 		}
 		free(o->result);
 		free(o->error);
+		job_clear(&o->finished);
 	}
 	/*
 	 * Starting may queue new outcomes (a send that fails): they wait for the

@@ -191,6 +191,11 @@ void job_store_apply_changes(struct job_store *store, struct job_change *changes
 					     : store->ops->finish(store->state, c->id, c->status,
 								  c->result, c->error,
 								  c->attempt_status);
+			/* A store without transactions: the read right after is the same answer. */
+			if (c->kind == JOB_CHANGE_FINISH && c->finished != NULL &&
+			    c->outcome == JOB_STORE_OK &&
+			    store->ops->get(store->state, c->id, c->finished) != JOB_STORE_OK)
+				job_clear(c->finished);
 		}
 		return;
 	}

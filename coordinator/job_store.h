@@ -70,6 +70,11 @@ struct lost_attempt {
  * job_store_mark_running (node_id; the attempt's number comes back in
  * attempt), FINISH is job_store_finish (status, result, error,
  * attempt_status). outcome receives what the single call would have returned.
+ * finished (FINISH, may be NULL): a zeroed job the caller owns; if the
+ * change is OK it holds the finished job as job_store_get would give it
+ * right after (read in the same transaction), otherwise it stays zeroed
+ * (it can also stay zeroed after OK if that read failed: get it then).
+ * Release it with job_clear.
  */
 enum job_change_kind { JOB_CHANGE_START, JOB_CHANGE_FINISH };
 
@@ -82,6 +87,7 @@ struct job_change {
 	const char *error;                  /* FINISH */
 	enum attempt_status attempt_status; /* FINISH */
 	int attempt;                        /* START: out */
+	struct job *finished;               /* FINISH: out, optional (above) */
 	enum job_store_result outcome;      /* out */
 };
 

@@ -309,6 +309,7 @@ struct write_op {
 			const char *result;
 			const char *error;
 			enum attempt_status attempt_status;
+			struct job *out; /* optional: the job after it */
 		} finish;
 		struct {
 			const char *id;
@@ -941,6 +942,14 @@ static void apply_finish(struct sqlite_store *ss, struct write_op *op)
 		return;
 	move_and_close_attempt(ss, op, st, id, op->u.finish.status, op->u.finish.attempt_status,
 			       op->u.finish.error, now, "could not record a job's outcome");
+	/*
+	 * The finished job, from this transaction's own pages (still in the
+	 * writer's cache): a waiting client gets it without a read after the
+	 * commit. If the read fails, out stays empty and the caller reads.
+	 */
+	if (op->result == JOB_STORE_OK && op->u.finish.out != NULL &&
+	    read_full_job(ss->w.job_by_id, ss->w.attempts_of, id, op->u.finish.out) != SQLITE_ROW)
+		job_clear(op->u.finish.out);
 }
 
 static void apply_retry(struct sqlite_store *ss, struct write_op *op)
@@ -1239,6 +1248,10 @@ static void undo_outputs(struct write_op *op, bool keep_answer)
 	case OP_CANCEL:
 		job_clear(op->u.cancel.out);
 		break;
+	case OP_FINISH:
+		if (op->u.finish.out != NULL)
+			job_clear(op->u.finish.out);
+		break;
 	case OP_PRUNE:
 		*op->u.prune.deleted = 0;
 		break;
@@ -1486,6 +1499,7 @@ static void change_to_op(struct job_change *c, struct write_op *op)
 		op->u.finish.result = c->result;
 		op->u.finish.error = c->error;
 		op->u.finish.attempt_status = c->attempt_status;
+		op->u.finish.out = c->finished;
 	}
 }
 

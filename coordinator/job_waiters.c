@@ -1,6 +1,6 @@
 /*
  * Lock: job_waiters.lock guards the list, each waiter's notified flag and
- * the count. Waiters sleep on their own condition variable with that lock;
+ * finished job, and the count. Waiters sleep on their own condition variable with that lock;
  * notify signals only the waiters of its job. The list is short (at most the
  * cap, a few hundred), so a linear scan under the lock costs less than a
  * hash table would save.
@@ -18,6 +18,8 @@ struct job_waiter {
 	char job_id[MESH_ID_SIZE];
 	pthread_cond_t wake;
 	bool notified;
+	bool has_finished;
+	struct job finished; /* handed over by job_waiters_notify_finished */
 	uint64_t notifications_at_add; /* job_waiters.notifications when it was added */
 };
 
@@ -112,10 +114,13 @@ void job_waiters_remove(struct job_waiters *waiters, struct job_waiter *waiter)
 	waiters->count--;
 	pthread_mutex_unlock(&waiters->lock);
 	pthread_cond_destroy(&waiter->wake);
+	if (waiter->has_finished)
+		job_clear(&waiter->finished);
 	free(waiter);
 }
 
-void job_waiters_notify(struct job_waiters *waiters, const char *job_id)
+/* Wakes job_id's waiters; those without a finished job yet get a copy of finished (may be NULL). */
+static void notify(struct job_waiters *waiters, const char *job_id, const struct job *finished)
 {
 	if (waiters == NULL)
 		return;
@@ -123,11 +128,53 @@ void job_waiters_notify(struct job_waiters *waiters, const char *job_id)
 	waiters->notifications++;
 	for (struct job_waiter *waiter = waiters->head; waiter != NULL; waiter = waiter->next) {
 		if (strcmp(waiter->job_id, job_id) == 0) {
+			if (finished != NULL && !waiter->has_finished)
+				waiter->has_finished = job_copy(&waiter->finished, finished) == 0;
 			waiter->notified = true;
 			pthread_cond_signal(&waiter->wake);
 		}
 	}
 	pthread_mutex_unlock(&waiters->lock);
+}
+
+void job_waiters_notify(struct job_waiters *waiters, const char *job_id)
+{
+	notify(waiters, job_id, NULL);
+}
+
+void job_waiters_notify_finished(struct job_waiters *waiters, const struct job *finished)
+{
+	notify(waiters, finished->id, finished);
+}
+
+bool job_waiters_has(struct job_waiters *waiters, const char *job_id)
+{
+	bool found = false;
+
+	if (waiters == NULL)
+		return false;
+	pthread_mutex_lock(&waiters->lock);
+	for (struct job_waiter *waiter = waiters->head; waiter != NULL && !found;
+	     waiter = waiter->next)
+		found = strcmp(waiter->job_id, job_id) == 0;
+	pthread_mutex_unlock(&waiters->lock);
+	return found;
+}
+
+bool job_waiters_take_finished(struct job_waiters *waiters, struct job_waiter *waiter,
+			       struct job *out)
+{
+	bool taken;
+
+	pthread_mutex_lock(&waiters->lock);
+	taken = waiter->has_finished;
+	if (taken) {
+		*out = waiter->finished;
+		memset(&waiter->finished, 0, sizeof(waiter->finished));
+		waiter->has_finished = false;
+	}
+	pthread_mutex_unlock(&waiters->lock);
+	return taken;
 }
 
 void job_waiters_count(struct job_waiters *waiters, size_t *waiting, size_t *max_waiters)

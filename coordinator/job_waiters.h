@@ -19,7 +19,8 @@
  * Threads: every function is safe from any thread. One mutex guards the list
  * of waiters; each waiter has its own condition variable on that mutex.
  * Ownership: a struct job_waiter is owned by the handler that added it, until
- * job_waiters_remove.
+ * job_waiters_remove; a finished job handed to it belongs to it until
+ * taken (job_waiters_take_finished) or removed.
  */
 #ifndef MESH_JOB_WAITERS_H
 #define MESH_JOB_WAITERS_H
@@ -27,6 +28,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "model.h"
 
 struct job_waiters;
 struct job_waiter;
@@ -59,6 +62,27 @@ void job_waiters_remove(struct job_waiters *waiters, struct job_waiter *waiter);
 
 /* Wakes every waiter of job_id (the job reached a terminal status). */
 void job_waiters_notify(struct job_waiters *waiters, const char *job_id);
+
+/*
+ * Whether any waiter watches job_id now: whoever finishes the job can then
+ * fetch the finished job for it (see job_waiters_notify_finished).
+ */
+bool job_waiters_has(struct job_waiters *waiters, const char *job_id);
+
+/*
+ * job_waiters_notify, handing each waiter of finished->id its own copy of
+ * the finished job, as the store holds it once the caller's commit is done
+ * (borrowed: copied here). Without memory for a copy, that waiter is only
+ * woken, and reads the job itself.
+ */
+void job_waiters_notify_finished(struct job_waiters *waiters, const struct job *finished);
+
+/*
+ * Moves the finished job handed to waiter, if any, into *out (new: the
+ * caller releases it with job_clear) and returns true; false if none was.
+ */
+bool job_waiters_take_finished(struct job_waiters *waiters, struct job_waiter *waiter,
+			       struct job *out);
 
 /* How many are waiting now, and the cap. */
 void job_waiters_count(struct job_waiters *waiters, size_t *waiting, size_t *max_waiters);

@@ -29,6 +29,10 @@ done
 check_eq "a short job: 201 once it has finished" "201" "$(cat "$WORK/short.status")"
 check_eq "with its result" "COMPLETED waited for" "$(jq -r '"\(.status) \(.result)"' "$WORK/short")"
 check "20 short jobs waited for in under 5 s in all" test $(($(now_ms) - t0)) -lt 5000
+# The answer is the job as stored (the dispatcher hands it over as it
+# commits it): the same as reading it afterwards, attempts and times included.
+check_eq "the answer is the job as GET /jobs/{id} gives it" \
+	"$(api_get "/jobs/$(jq -r .id "$WORK/short")" | jq -S -c .)" "$(jq -S -c . "$WORK/short")"
 
 # With no job waiting, a waited-for job is stored RUNNING on the node at once
 # (one commit); with a job waiting (here one no node runs), it queues behind

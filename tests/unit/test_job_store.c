@@ -21,6 +21,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -1487,6 +1488,61 @@ static struct job_change finish_change(const char *id, enum job_status status, c
  * the outcome its single call would have had, in the order given, and one
  * refused change leaves the others applied.
  */
+/* The same job as JSON, keys sorted: two reads of it compare as strings. */
+static char *job_text(const struct job *job)
+{
+	json_t *json = job_to_json(job);
+	char *text = json_dumps(json, JSON_COMPACT | JSON_SORT_KEYS);
+
+	json_decref(json);
+	ck_assert_ptr_nonnull(text);
+	return text;
+}
+
+/*
+ * A finish in a batch can hand back the finished job (for a waiting
+ * client): the very answer a read right after gives; a refused one leaves
+ * it empty.
+ */
+START_TEST(test_job_store_a_finish_in_a_batch_hands_back_the_finished_job)
+{
+	struct job_store *store = open_store(_i);
+	char a[MESH_ID_SIZE], b[MESH_ID_SIZE];
+	struct job finished_a = {0}, finished_b = {0}, read;
+	struct job_change changes[2];
+	char *handed, *got;
+
+	create_job(store, "echo", "a", a);
+	create_job(store, "echo", "b", b);
+	run_on(store, a, "n-1");
+	changes[0] = finish_change(a, JOB_COMPLETED, "out", NULL, ATTEMPT_COMPLETED);
+	changes[0].finished = &finished_a;
+	changes[1] = finish_change(b, JOB_COMPLETED, "x", NULL, ATTEMPT_COMPLETED); /* QUEUED */
+	changes[1].finished = &finished_b;
+	job_store_apply_changes(store, changes, 2);
+
+	ck_assert_int_eq(changes[0].outcome, JOB_STORE_OK);
+	ck_assert_int_eq(changes[1].outcome, JOB_STORE_CONFLICT);
+	ck_assert_str_eq(finished_a.id, a);
+	ck_assert_int_eq(finished_a.status, JOB_COMPLETED);
+	ck_assert_str_eq(finished_a.result, "out");
+	ck_assert_uint_eq(finished_a.attempt_count, 1);
+	ck_assert_int_eq(finished_a.attempts[0].status, ATTEMPT_COMPLETED);
+	get_job(store, a, &read);
+	handed = job_text(&finished_a);
+	got = job_text(&read);
+	ck_assert_str_eq(handed, got);
+	free(handed);
+	free(got);
+	ck_assert_str_eq(finished_b.id, ""); /* refused: nothing handed back */
+	ck_assert_ptr_null(finished_b.type);
+	job_clear(&read);
+	job_clear(&finished_a);
+	job_clear(&finished_b);
+	job_store_free(store);
+}
+END_TEST
+
 START_TEST(test_job_store_applies_a_batch_of_changes_each_with_its_own_outcome)
 {
 	struct job_store *store = open_store(_i);
@@ -3876,6 +3932,8 @@ static Suite *job_store_suite(void)
 	tcase_add_loop_test(tc, test_job_store_creates_a_job_already_running_on_a_node, 0,
 			    FACTORY_COUNT);
 	tcase_add_loop_test(tc, test_job_store_numbers_attempts_across_retry_requeue_and_finish, 0,
+			    FACTORY_COUNT);
+	tcase_add_loop_test(tc, test_job_store_a_finish_in_a_batch_hands_back_the_finished_job, 0,
 			    FACTORY_COUNT);
 	tcase_add_loop_test(tc, test_job_store_applies_a_batch_of_changes_each_with_its_own_outcome,
 			    0, FACTORY_COUNT);

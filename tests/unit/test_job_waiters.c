@@ -4,6 +4,7 @@
  */
 #include <check.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "check_main.h"
@@ -83,6 +84,50 @@ START_TEST(test_job_waiters_say_whether_a_job_ended_before_the_naming)
 }
 END_TEST
 
+/*
+ * A finished job handed over with the notification goes to the waiters of
+ * that job, each its own copy, once; a plain notification hands none.
+ */
+START_TEST(test_job_waiters_hand_over_the_finished_job)
+{
+	struct job_waiters *waiters = job_waiters_new(4);
+	struct job_waiter *first = job_waiters_add(waiters, "j-000000000001");
+	struct job_waiter *second = job_waiters_add(waiters, "j-000000000001");
+	struct job_waiter *other = job_waiters_add(waiters, "j-000000000002");
+	struct job_waiter *untaken = job_waiters_add(waiters, "j-000000000001");
+	struct job finished = {.id = "j-000000000001", .status = JOB_COMPLETED}, taken;
+
+	ck_assert(job_waiters_has(waiters, "j-000000000001"));
+	ck_assert(!job_waiters_has(waiters, "j-000000000009"));
+	finished.type = strdup("echo");
+	finished.result = strdup("out");
+	job_waiters_notify_finished(waiters, &finished);
+	job_clear(&finished); /* the waiters hold copies of their own */
+
+	ck_assert(job_waiters_wait(waiters, first, clock_monotonic_ms()));
+	ck_assert(job_waiters_take_finished(waiters, first, &taken));
+	ck_assert_str_eq(taken.id, "j-000000000001");
+	ck_assert_int_eq(taken.status, JOB_COMPLETED);
+	ck_assert_str_eq(taken.result, "out");
+	job_clear(&taken);
+	ck_assert(!job_waiters_take_finished(waiters, first, &taken)); /* once */
+	ck_assert(job_waiters_take_finished(waiters, second, &taken));
+	ck_assert_str_eq(taken.type, "echo");
+	job_clear(&taken);
+	ck_assert(!job_waiters_wait(waiters, other, clock_monotonic_ms()));
+	ck_assert(!job_waiters_take_finished(waiters, other, &taken));
+
+	job_waiters_notify(waiters, "j-000000000002"); /* plain: woken, nothing handed */
+	ck_assert(job_waiters_wait(waiters, other, clock_monotonic_ms()));
+	ck_assert(!job_waiters_take_finished(waiters, other, &taken));
+	job_waiters_remove(waiters, first);
+	job_waiters_remove(waiters, second);
+	job_waiters_remove(waiters, other);
+	job_waiters_remove(waiters, untaken); /* frees the copy it never took */
+	job_waiters_free(waiters);
+}
+END_TEST
+
 START_TEST(test_job_waiters_refuse_beyond_the_cap)
 {
 	struct job_waiters *waiters = job_waiters_new(2);
@@ -117,6 +162,7 @@ static Suite *job_waiters_suite(void)
 	tcase_add_test(tc, test_job_waiters_time_out_and_notice_an_earlier_notify);
 	tcase_add_test(tc, test_job_waiters_say_whether_a_job_ended_before_the_naming);
 	tcase_add_test(tc, test_job_waiters_refuse_beyond_the_cap);
+	tcase_add_test(tc, test_job_waiters_hand_over_the_finished_job);
 	suite_add_tcase(s, tc);
 	return s;
 }
