@@ -253,6 +253,27 @@ static void query_text(sqlite3 *db, const char *sql, char *out, size_t out_size)
 }
 
 /*
+ * From now on no file of this process may grow past the WAL's size
+ * (RLIMIT_FSIZE; such a write fails with EFBIG, SIGXFSZ ignored); *before
+ * gets the limit to put back with setrlimit. Assert nothing until then:
+ * Check's own files could not grow either.
+ */
+static void stop_the_wal_growing(struct rlimit *before)
+{
+	char wal_path[160];
+	struct rlimit limited;
+	struct stat wal;
+
+	snprintf(wal_path, sizeof(wal_path), "%s-wal", path);
+	ck_assert_int_eq(stat(wal_path, &wal), 0);
+	signal(SIGXFSZ, SIG_IGN);
+	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, before), 0);
+	limited = *before;
+	limited.rlim_cur = (rlim_t)wal.st_size;
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &limited), 0);
+}
+
+/*
  * A commit whose WAL write fails (here: the file may not grow, RLIMIT_FSIZE)
  * fails, in both modes, instead of being published over a hole; the reader
  * sees the state before it, and the next commit works.
@@ -260,9 +281,8 @@ static void query_text(sqlite3 *db, const char *sql, char *out, size_t out_size)
 START_TEST(test_store_vfs_a_failed_wal_write_fails_its_commit)
 {
 	const char *modes[] = {"PRAGMA synchronous = FULL", "PRAGMA synchronous = NORMAL"};
-	char wal_path[160], check[64];
-	struct rlimit before, limited;
-	struct stat wal;
+	char check[64];
+	struct rlimit before;
 	sqlite3 *writer, *reader;
 	bool ok;
 
@@ -275,14 +295,8 @@ START_TEST(test_store_vfs_a_failed_wal_write_fails_its_commit)
 			 SQLITE_OK);
 	insert_rows(writer, 0, 10);
 	ck_assert_int_eq(count_rows(reader), 10);
-	snprintf(wal_path, sizeof(wal_path), "%s-wal", path);
-	ck_assert_int_eq(stat(wal_path, &wal), 0);
 
-	signal(SIGXFSZ, SIG_IGN); /* a write past the limit fails with EFBIG instead */
-	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &before), 0);
-	limited = before;
-	limited.rlim_cur = (rlim_t)wal.st_size;
-	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &limited), 0);
+	stop_the_wal_growing(&before);
 	ok = try_insert_rows(writer, 100, 5); /* asserts nothing while files may not grow */
 	setrlimit(RLIMIT_FSIZE, &before);
 	ck_assert_msg(!ok, "a commit whose WAL write failed was reported done");
@@ -308,9 +322,7 @@ END_TEST
  */
 START_TEST(test_store_vfs_a_rolled_back_spill_leaves_the_wal_unlocked)
 {
-	char wal_path[160];
-	struct rlimit before, limited;
-	struct stat wal;
+	struct rlimit before;
 	sqlite3 *first, *second;
 
 	make_dir();
@@ -325,13 +337,7 @@ START_TEST(test_store_vfs_a_rolled_back_spill_leaves_the_wal_unlocked)
 					     "UPDATE t SET v = zeroblob(3001) WHERE n < 20",
 				      NULL, NULL, NULL),
 			 SQLITE_OK);
-	snprintf(wal_path, sizeof(wal_path), "%s-wal", path);
-	ck_assert_int_eq(stat(wal_path, &wal), 0);
-	signal(SIGXFSZ, SIG_IGN);
-	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &before), 0);
-	limited = before;
-	limited.rlim_cur = (rlim_t)wal.st_size;
-	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &limited), 0);
+	stop_the_wal_growing(&before);
 	sqlite3_exec(first, "ROLLBACK", NULL, NULL, NULL);
 	setrlimit(RLIMIT_FSIZE, &before);
 
