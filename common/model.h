@@ -98,6 +98,13 @@ struct job {
 	struct job_attempt *attempts; /* every attempt, oldest first; only job_store_get */
 	size_t attempt_count;       /* fills it, and then has_attempts is true */
 	bool has_attempts;
+
+	/*
+	 * The coordinator's store: the job's place in submission order, which is
+	 * the cursor job_store_list_page leaves just past it. Filled in by
+	 * job_store_create and job_store_list_page; 0 when not known. Never sent.
+	 */
+	uint64_t store_seq;
 };
 
 struct node {

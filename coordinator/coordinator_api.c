@@ -255,7 +255,8 @@ static bool submit_running(struct coordinator_app *app, const struct job *spec, 
 	if (spec->idempotency_key != NULL)
 		return false; /* the key's check belongs to job_store_create */
 	dispatcher_counts(app->dispatcher, &waiting, &in_flight);
-	if (waiting > 0 || !node_registry_reserve(app->registry, spec->type, &slot, &verdict))
+	if (waiting > 0 || dispatcher_reading_store(app->dispatcher) ||
+	    !node_registry_reserve(app->registry, spec->type, &slot, &verdict))
 		return false; /* jobs wait ahead of it, or no node has room */
 	*rc = job_store_create_running(app->store, spec, slot.node_id, job, &attempt);
 	if (*rc != JOB_STORE_OK && *rc != JOB_STORE_CONFLICT) {
@@ -698,6 +699,8 @@ static void handle_healthz(struct http_request *request)
 	job_store_count_by_status(app->store, counts);
 	node_registry_count(app->registry, &nodes, &healthy);
 	dispatcher_counts(app->dispatcher, &waiting, &in_flight);
+	if (dispatcher_reading_store(app->dispatcher))
+		waiting = counts[JOB_QUEUED]; /* some are only in the store yet */
 	for (int i = 0; i < JOB_STATUS_COUNT; i++)
 		json_object_set_new(jobs, job_status_name((enum job_status)i),
 				    json_integer((json_int_t)counts[i]));

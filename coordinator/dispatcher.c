@@ -18,6 +18,14 @@
  * running count: an execution whose outcome waits hands its slot to the
  * outcome, given back after the commit) before it is on disk. Retries,
  * requeues and late results stay single calls: they are rare.
+ *
+ * The QUEUED jobs the store holds at start are read by this thread, a page
+ * per turn of its loop (read_stored_queue), not before the coordinator
+ * serves: a backlog of a million jobs would otherwise keep it from answering
+ * for seconds. Until the last page, a job submitted meanwhile is left to the
+ * pages (they show it, in its place in submission order); afterwards an
+ * ENQUEUE of a job the pages showed already is dropped (stored_job_was_read).
+ * Both decisions rest on the store's promise about store_seq (job_store.h).
  */
 #include "dispatcher.h"
 
@@ -42,6 +50,8 @@
 #define CANCEL_TRIES 3
 /* A job the store could not mark RUNNING (disk full?) is tried again after this long. */
 #define STORE_RETRY_MS 1000
+/* QUEUED jobs read from the store per turn of the loop while taking up the backlog. */
+#define STORED_QUEUE_PAGE 1000
 
 struct held_job {
 	struct held_job *next;
@@ -145,6 +155,7 @@ struct dispatcher {
 	uint64_t next_seq;
 	size_t published_waiting, published_in_flight;
 	size_t inbox_jobs; /* ENQUEUE events posted and not yet in published_waiting */
+	bool published_reading_store;
 
 	/* dispatcher thread only */
 	struct job_queue *queues;
@@ -162,6 +173,18 @@ struct dispatcher {
 	struct job_change *changes; /* commit_pending's scratch, changes_cap long */
 	size_t changes_cap;
 	uint64_t commit_count;      /* commit_pending calls that wrote something */
+	/* The store's QUEUED jobs at start, read a page at a time (read_stored_queue). */
+	bool reading_store;         /* pages remain */
+	uint64_t read_cursor;       /* job_store_list_page's cursor past the last page read */
+	size_t read_count;          /* jobs the pages gave */
+	int64_t next_read_ms;       /* monotonic: not before (after a failed read) */
+	/*
+	 * store_seq of the jobs this dispatcher holds that lie past read_cursor
+	 * (an adopted or handed-over job put back in the queue while the pages
+	 * are read): a page that shows one must not add it again.
+	 */
+	uint64_t *held_ahead;
+	size_t held_ahead_count, held_ahead_cap;
 	bool look_again;            /* a commit gave slots back: dispatch again without sleeping */
 	size_t taken_jobs;          /* ENQUEUE events taken since the last publish_counts */
 	/*
@@ -304,6 +327,16 @@ void dispatcher_counts(struct dispatcher *dispatcher, size_t *waiting, size_t *i
 	pthread_mutex_unlock(&dispatcher->inbox_lock);
 }
 
+bool dispatcher_reading_store(struct dispatcher *dispatcher)
+{
+	bool reading;
+
+	pthread_mutex_lock(&dispatcher->inbox_lock);
+	reading = dispatcher->published_reading_store;
+	pthread_mutex_unlock(&dispatcher->inbox_lock);
+	return reading;
+}
+
 /* ---- queues (dispatcher thread) ------------------------------------------ */
 
 static struct job_queue *queue_for(struct dispatcher *dispatcher, const char *type,
@@ -384,9 +417,53 @@ static void delay_insert(struct dispatcher *dispatcher, struct held_job *held)
 	dispatcher->waiting++;
 }
 
+static bool is_held_ahead(const struct dispatcher *dispatcher, uint64_t seq)
+{
+	for (size_t i = 0; i < dispatcher->held_ahead_count; i++) {
+		if (dispatcher->held_ahead[i] == seq)
+			return true;
+	}
+	return false;
+}
+
+/* Notes that held waits here although a page still to be read may show it. */
+static void note_held_ahead(struct dispatcher *dispatcher, const struct held_job *held)
+{
+	uint64_t seq = held->job.store_seq;
+
+	if (!dispatcher->reading_store || seq <= dispatcher->read_cursor ||
+	    is_held_ahead(dispatcher, seq))
+		return;
+	if (dispatcher->held_ahead_count == dispatcher->held_ahead_cap) {
+		size_t cap = dispatcher->held_ahead_cap ? dispatcher->held_ahead_cap * 2 : 16;
+		uint64_t *bigger = realloc(dispatcher->held_ahead, cap * sizeof(*bigger));
+		if (bigger == NULL) {
+			log_error("out of memory: job %s may be queued twice while the store is read",
+				  held->job.id);
+			return;
+		}
+		dispatcher->held_ahead = bigger;
+		dispatcher->held_ahead_cap = cap;
+	}
+	dispatcher->held_ahead[dispatcher->held_ahead_count++] = seq;
+}
+
+/* Forgets the held_ahead entries the cursor has passed: no page can show them now. */
+static void forget_passed_held_ahead(struct dispatcher *dispatcher)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < dispatcher->held_ahead_count; i++) {
+		if (dispatcher->held_ahead[i] > dispatcher->read_cursor && dispatcher->reading_store)
+			dispatcher->held_ahead[kept++] = dispatcher->held_ahead[i];
+	}
+	dispatcher->held_ahead_count = kept;
+}
+
 /* Queues a job now, or holds it until its next attempt is due. */
 static void hold_waiting(struct dispatcher *dispatcher, struct held_job *held)
 {
+	note_held_ahead(dispatcher, held);
 	if (held->job.next_attempt_at > clock_wall_ms()) {
 		delay_insert(dispatcher, held);
 		return;
@@ -1507,6 +1584,73 @@ static void node_back(struct dispatcher *dispatcher, const char *node_id)
 	free(lost);
 }
 
+/*
+ * Whether the store's pages gave held's job already, or will: then the
+ * ENQUEUE that brings it too is a second copy. A job is posted only once it
+ * is stored, so a page read after that shows it; one read before it shows
+ * it if it lies before the cursor (store_seq). A job without a store_seq
+ * (never in a page) is always taken.
+ */
+static bool stored_job_was_read(const struct dispatcher *dispatcher, const struct held_job *held)
+{
+	uint64_t seq = held->job.store_seq;
+	return seq != 0 && (dispatcher->reading_store || seq <= dispatcher->read_cursor);
+}
+
+/*
+ * Takes up the next page of the QUEUED jobs the store held at start, in
+ * submission order. A page that fails is read again after STORE_RETRY_MS;
+ * a job there is no memory for ends the page early and is read again with
+ * the next one.
+ */
+static void read_stored_queue(struct dispatcher *dispatcher)
+{
+	struct job_list page = {0};
+	uint64_t cursor = dispatcher->read_cursor;
+	size_t taken = 0, held_count = 0;
+
+	if (!dispatcher->reading_store || clock_monotonic_ms() < dispatcher->next_read_ms)
+		return;
+	if (job_store_list_page(dispatcher->store, JOB_QUEUED, &cursor, STORED_QUEUE_PAGE,
+				&page) != JOB_STORE_OK) {
+		log_error("could not read the QUEUED jobs from the store; trying again in %d ms",
+			  STORE_RETRY_MS);
+		dispatcher->next_read_ms = clock_monotonic_ms() + STORE_RETRY_MS;
+		return;
+	}
+	dispatcher->next_read_ms = 0;
+	for (; taken < page.count; taken++) {
+		struct held_job *held;
+		if (is_held_ahead(dispatcher, page.items[taken].store_seq)) {
+			dispatcher->read_cursor = page.items[taken].store_seq;
+			continue; /* held here already */
+		}
+		held = held_job_new(&page.items[taken]);
+		if (held == NULL) {
+			log_error("out of memory taking up the QUEUED jobs; trying again in %d ms",
+				  STORE_RETRY_MS);
+			dispatcher->next_read_ms = clock_monotonic_ms() + STORE_RETRY_MS;
+			break;
+		}
+		pthread_mutex_lock(&dispatcher->inbox_lock);
+		held->seq = dispatcher->next_seq++;
+		pthread_mutex_unlock(&dispatcher->inbox_lock);
+		dispatcher->read_cursor = held->job.store_seq;
+		hold_waiting(dispatcher, held);
+		held_count++;
+	}
+	dispatcher->read_count += held_count;
+	if (taken == page.count && page.count < STORED_QUEUE_PAGE) {
+		dispatcher->reading_store = false;
+		dispatcher->read_cursor = cursor;
+		if (dispatcher->read_count > 0)
+			log_info("took up the %zu QUEUED job(s) the store held at start",
+				 dispatcher->read_count);
+	}
+	forget_passed_held_ahead(dispatcher);
+	job_list_clear(&page);
+}
+
 /* Takes the inbox and handles its events. Returns false once stopping. */
 static bool take_inbox(struct dispatcher *dispatcher)
 {
@@ -1523,7 +1667,10 @@ static bool take_inbox(struct dispatcher *dispatcher)
 		struct event *next = events->next;
 		switch (events->kind) {
 		case EVENT_ENQUEUE:
-			hold_waiting(dispatcher, events->held);
+			if (stored_job_was_read(dispatcher, events->held))
+				held_job_free(events->held);
+			else
+				hold_waiting(dispatcher, events->held);
 			dispatcher->taken_jobs++;
 			break;
 		case EVENT_RUN:
@@ -1554,6 +1701,7 @@ static void publish_counts(struct dispatcher *dispatcher)
 	pthread_mutex_lock(&dispatcher->inbox_lock);
 	dispatcher->published_waiting = dispatcher->waiting;
 	dispatcher->published_in_flight = dispatcher->in_flight;
+	dispatcher->published_reading_store = dispatcher->reading_store;
 	dispatcher->inbox_jobs -= dispatcher->taken_jobs; /* counted in waiting from now on */
 	pthread_mutex_unlock(&dispatcher->inbox_lock);
 	dispatcher->taken_jobs = 0;
@@ -1565,6 +1713,7 @@ static void *dispatcher_main(void *arg)
 	int running = 0;
 
 	while (take_inbox(dispatcher)) {
+		read_stored_queue(dispatcher);
 		release_due(dispatcher);
 		dispatch_waiting(dispatcher);
 		tick_executions(dispatcher);
@@ -1579,9 +1728,14 @@ static void *dispatcher_main(void *arg)
 		 * paused node) is noticed.
 		 */
 		curl_multi_poll(dispatcher->multi, NULL, 0,
-				dispatcher->look_again && dispatcher->waiting > 0 ? 0
-				: dispatcher->waiting > 0 || dispatcher->executions != NULL ? 100
-											 : 1000,
+				(dispatcher->look_again && dispatcher->waiting > 0) ||
+						(dispatcher->reading_store &&
+						 dispatcher->next_read_ms == 0)
+					? 0
+				: dispatcher->waiting > 0 || dispatcher->executions != NULL ||
+						dispatcher->reading_store
+					? 100
+					: 1000,
 				NULL);
 		dispatcher->look_again = false;
 	}
@@ -1615,6 +1769,7 @@ struct dispatcher *dispatcher_start(struct job_store *store, struct node_registr
 	dispatcher->store = store;
 	dispatcher->registry = registry;
 	dispatcher->config = *config;
+	dispatcher->reading_store = dispatcher->published_reading_store = true;
 	if (dispatcher->config.priority_aging_ms <= 0)
 		dispatcher->config.priority_aging_ms = 30000;
 	pthread_mutex_init(&dispatcher->inbox_lock, NULL);
@@ -1683,6 +1838,7 @@ void dispatcher_stop(struct dispatcher *dispatcher)
 	free(dispatcher->starts);
 	free(dispatcher->outcomes);
 	free(dispatcher->changes);
+	free(dispatcher->held_ahead);
 	pthread_mutex_destroy(&dispatcher->inbox_lock);
 	free(dispatcher);
 }

@@ -37,6 +37,7 @@
 #ifndef MESH_DISPATCHER_H
 #define MESH_DISPATCHER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "job_store.h"
@@ -57,7 +58,12 @@ struct dispatcher_config {
 
 struct dispatcher;
 
-/* Starts the dispatcher thread. store and registry are borrowed and must outlive it. */
+/*
+ * Starts the dispatcher thread. store and registry are borrowed and must
+ * outlive it. The thread takes up the QUEUED jobs already in the store
+ * itself, in submission order, a page at a time (dispatcher_reading_store):
+ * the caller need not hand them over, and may serve at once.
+ */
 struct dispatcher *dispatcher_start(struct job_store *store, struct node_registry *registry,
 				    const struct dispatcher_config *config, char *err,
 				    size_t err_size);
@@ -68,7 +74,11 @@ struct dispatcher *dispatcher_start(struct job_store *store, struct node_registr
  */
 void dispatcher_stop(struct dispatcher *dispatcher);
 
-/* Hands a QUEUED job to the dispatcher (copied). Returns 0, or -1 if out of memory. */
+/*
+ * Hands a QUEUED job to the dispatcher (copied). A job of the store
+ * (store_seq set) that the dispatcher read from the store already, or will,
+ * is not taken twice. Returns 0, or -1 if out of memory.
+ */
 int dispatcher_enqueue(struct dispatcher *dispatcher, const struct job *job);
 
 /*
@@ -106,5 +116,12 @@ void dispatcher_node_back(struct dispatcher *dispatcher, const char *node_id);
 
 /* Jobs waiting (for a node or for their next attempt), and jobs in flight. */
 void dispatcher_counts(struct dispatcher *dispatcher, size_t *waiting, size_t *in_flight);
+
+/*
+ * Whether the dispatcher is still reading the QUEUED jobs the store held at
+ * start: until it is done, the store may hold waiting jobs that
+ * dispatcher_counts does not count yet.
+ */
+bool dispatcher_reading_store(struct dispatcher *dispatcher);
 
 #endif

@@ -176,7 +176,8 @@ void job_store_free(struct job_store *store);
  * or none is. Each specs[i] gives type, payload, priority, timeout_ms,
  * max_attempts, retry_on_failure, backoff_base_ms, backoff_cap_ms and
  * idempotency_key (NULL: none); the store assigns id, status, attempt 0 and
- * timestamps. out[i] receives a copy of the stored job.
+ * timestamps. out[i] receives a copy of the stored job, with its store_seq
+ * when it is new (an existing one's may be 0).
  *
  * idempotency_key: if a job with the same key exists already (or earlier in
  * the same batch) and has the same type and payload, out[i] is that job, no
@@ -219,7 +220,10 @@ void job_list_clear(struct job_list *list);
  * back empty. Each call fills out with a new list (job_list_clear) of at most
  * limit (1..JOB_STORE_LIST_MAX) jobs in status submitted after *cursor, and
  * moves *cursor past the last of them. The cursor is the store's submission
- * order, opaque to the caller. On error out is empty, *cursor is unchanged,
+ * order: each job's store_seq is the cursor just past it. A job created
+ * after another has a larger store_seq, and a page that shows a job shows
+ * every job created before it that was in status then (the dispatcher reads
+ * the QUEUED backlog by this). On error out is empty, *cursor is unchanged,
  * and the result is JOB_STORE_ERROR (also for a limit outside its range).
  */
 enum job_store_result job_store_list_page(struct job_store *store, enum job_status status,

@@ -368,6 +368,7 @@ static enum job_store_result memory_create(void *state, const struct job *specs,
 			mesh_new_id('j', sj->job.id, sizeof(sj->job.id));
 		while (find(ms, sj->job.id) != NULL);
 		sj->seq = ++ms->last_seq;
+		sj->job.store_seq = sj->seq;
 		sj->job.created_at = sj->job.updated_at = now;
 		ms->jobs[ms->count] = sj;
 		index_add(ms, &ms->by_id, id_of, ms->count);

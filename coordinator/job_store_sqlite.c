@@ -690,6 +690,7 @@ static void create_one(struct sqlite_store *ss, struct write_op *op, const struc
 	if (step != SQLITE_DONE)
 		return;
 
+	made.store_seq = (uint64_t)sqlite3_last_insert_rowid(ss->w.db);
 	/* What was stored, from the spec: only these fields of it are stored. */
 	made.type = (char *)spec->type; /* borrowed for job_copy only */
 	made.payload = (char *)spec->payload;
@@ -1684,8 +1685,10 @@ static int read_jobs(sqlite3_stmt *st, size_t limit, struct job_list *out, uint6
 		}
 		if (read_job(st, &out->items[out->count]) != 0)
 			return SQLITE_NOMEM;
-		if (last_seq != NULL)
+		if (last_seq != NULL) {
 			*last_seq = (uint64_t)sqlite3_column_int64(st, JC_SEQ);
+			out->items[out->count].store_seq = *last_seq;
+		}
 		out->count++;
 	}
 	return step == SQLITE_ROW ? SQLITE_DONE : step;

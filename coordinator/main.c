@@ -119,15 +119,15 @@ static void restore_nodes(struct job_store *store, struct node_registry *registr
 /*
  * Restart recovery, before serving: each job RUNNING when the last
  * coordinator stopped is taken up with the node that runs it (asked, then
- * followed to its end; a node that does not know it makes the attempt LOST),
- * then every QUEUED job goes to the dispatcher in submission order. Exits if
- * the store fails.
+ * followed to its end; a node that does not know it makes the attempt LOST).
+ * The QUEUED ones the dispatcher reads from the store itself, while the
+ * coordinator serves. Exits if the store fails.
  */
 static void recover_jobs(struct job_store *store, struct dispatcher *dispatcher)
 {
 	struct job_list page = {0};
 	uint64_t cursor = 0;
-	size_t adopted = 0, queued = 0;
+	size_t adopted = 0, counts[JOB_STATUS_COUNT];
 
 	for (;;) {
 		if (job_store_list_page(store, JOB_RUNNING, &cursor, RECOVERY_PAGE, &page) !=
@@ -143,24 +143,10 @@ static void recover_jobs(struct job_store *store, struct dispatcher *dispatcher)
 		job_list_clear(&page);
 	}
 	job_list_clear(&page);
-	cursor = 0;
-	for (;;) {
-		if (job_store_list_page(store, JOB_QUEUED, &cursor, RECOVERY_PAGE, &page) !=
-		    JOB_STORE_OK)
-			log_fatal("could not read the QUEUED jobs from the job store");
-		if (page.count == 0)
-			break;
-		for (size_t i = 0; i < page.count; i++) {
-			if (dispatcher_enqueue(dispatcher, &page.items[i]) != 0)
-				log_fatal("out of memory queueing the stored jobs");
-			queued++;
-		}
-		job_list_clear(&page);
-	}
-	job_list_clear(&page);
-	if (queued + adopted > 0)
-		log_info("recovered %zu QUEUED job(s) and %zu RUNNING job(s) from the store", queued,
-			 adopted);
+	job_store_count_by_status(store, counts);
+	if (counts[JOB_QUEUED] + adopted > 0)
+		log_info("recovered %zu QUEUED job(s) and %zu RUNNING job(s) from the store",
+			 counts[JOB_QUEUED], adopted);
 }
 
 int main(int argc, char **argv)

@@ -123,6 +123,33 @@ check_contains "saying it is not a directory" "is not a directory" "$(cat "$bad_
 timeout 15 "$BIN/mesh-coordinator" --store disk >"$bad_log" 2>&1
 check_eq "an unknown --store is a usage error (exit 2)" "2" "$?"
 
-check "agent stops cleanly" stop_daemon "${AGENT_PIDS[solo]}"
+# --- (e) a backlog of several pages: the restarted coordinator serves at once,
+# and the dispatcher reads the QUEUED jobs itself, each once, in submission order
+BACKLOG=2100 # three of the dispatcher's pages of 1,000
+BACKLOG_RUNS=$WORK/backlog-runs.txt
+: >"$BACKLOG_RUNS"
+backlog_ids=()
+for first in 1 701 1401; do
+	batch=$(seq "$first" $((first + 699)) | jq -R '{type:"backlog",payload:("b-"+.)}' | jq -cs .)
+	mapfile -t -O "${#backlog_ids[@]}" backlog_ids < <(api_post /jobs "$batch" | jq -r '.[].id')
+done
+check_eq "a backlog of $BACKLOG jobs no node takes is stored" "$BACKLOG" "${#backlog_ids[@]}"
+kill_daemon "$COORD_PID"
+start_coordinator --data-dir "$DATA"
+check "the restarted coordinator reports the backlog" \
+	logged "$COORD_LOG" "recovered $BACKLOG QUEUED job(s)"
+backlog_read() { logged "$COORD_LOG" "took up the $BACKLOG QUEUED job(s) the store held at start"; }
+check "and its dispatcher takes up all of it" wait_until 15 backlog_read
+check_eq "all of it waits for a node" "$BACKLOG" "$(api_get /healthz | jq .waiting_for_a_node)"
+start_agent backlog --capacity 1 \
+	--handler "backlog=sh -c 'cat >> $BACKLOG_RUNS; echo >> $BACKLOG_RUNS'"
+backlog_done() { [ "$(count_jobs 'status=COMPLETED&type=backlog')" = "$BACKLOG" ]; }
+check "every job of the backlog completes" wait_until 120 backlog_done
+check_eq "each ran exactly once, in submission order (one slot)" \
+	"$(seq -f 'b-%g' 1 $BACKLOG)" "$(cat "$BACKLOG_RUNS")"
+check_eq "the jobs kept their ids across the restart" "COMPLETED" "$(job_field "${backlog_ids[0]}" status)"
+
+check "agent solo stops cleanly" stop_daemon "${AGENT_PIDS[solo]}"
+check "agent backlog stops cleanly" stop_daemon "${AGENT_PIDS[backlog]}"
 check "coordinator stops cleanly" stop_daemon "$COORD_PID"
 finish

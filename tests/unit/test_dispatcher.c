@@ -1,8 +1,9 @@
 /*
  * dispatcher: a job a request stored RUNNING and handed over with
  * dispatcher_run is not sent when a cancel or the loss of its node came
- * first, and the job counts of dispatcher_counts include jobs still in the
- * inbox. A real dispatcher thread over the memory store and a registry; the
+ * first, the job counts of dispatcher_counts include jobs still in the
+ * inbox, and the QUEUED jobs a store holds at start are taken up once each
+ * although requests hand some of them over again meanwhile. A real dispatcher thread over the memory store and a registry; the
  * one node's address is a socket of the test's that listens and never
  * answers, so the test sees whether anything was sent to the node at all.
  */
@@ -10,6 +11,7 @@
 #include <check.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -52,7 +54,8 @@ static bool node_was_contacted(struct mesh *m, int ms)
 	return poll(&pfd, 1, ms) == 1;
 }
 
-static void mesh_start(struct mesh *m)
+/* Starts the mesh over store (owned from now on; NULL: a new memory store). */
+static void mesh_start_over(struct mesh *m, struct job_store *store)
 {
 	struct dispatcher_config config = dispatcher_config_for_tests();
 	char *types[] = {"echo"};
@@ -65,7 +68,7 @@ static void mesh_start(struct mesh *m)
 
 	memset(m, 0, sizeof(*m));
 	m->node_socket = listen_somewhere(address, sizeof(address));
-	m->store = job_store_memory_new();
+	m->store = store != NULL ? store : job_store_memory_new();
 	m->registry = node_registry_new();
 	ck_assert_ptr_nonnull(m->store);
 	ck_assert_ptr_nonnull(m->registry);
@@ -76,6 +79,11 @@ static void mesh_start(struct mesh *m)
 	node_clear(&node);
 	m->dispatcher = dispatcher_start(m->store, m->registry, &config, err, sizeof(err));
 	ck_assert_msg(m->dispatcher != NULL, "%s", err);
+}
+
+static void mesh_start(struct mesh *m)
+{
+	mesh_start_over(m, NULL);
 }
 
 static void mesh_stop(struct mesh *m)
@@ -220,6 +228,103 @@ START_TEST(test_dispatcher_counts_a_job_as_waiting_from_the_moment_it_is_enqueue
 }
 END_TEST
 
+/* A memory store holding count QUEUED jobs no node takes; their ids into ids (may be NULL). */
+static struct job_store *store_with_queued_jobs(size_t count, struct job *ids)
+{
+	struct job_store *store = job_store_memory_new();
+	struct job spec = {.type = "nothing-runs-this", .payload = "x", .max_attempts = 1};
+	struct job job;
+
+	ck_assert_ptr_nonnull(store);
+	for (size_t i = 0; i < count; i++) {
+		ck_assert_int_eq(job_store_create(store, &spec, 1, &job, NULL), JOB_STORE_OK);
+		if (ids != NULL)
+			ids[i] = job;
+		else
+			job_clear(&job);
+	}
+	return store;
+}
+
+/* Waits until the dispatcher has read the whole store and counts expected jobs waiting. */
+static bool settles_at(struct mesh *m, size_t expected)
+{
+	int64_t deadline = clock_monotonic_ms() + 10000;
+
+	while (clock_monotonic_ms() < deadline) {
+		if (!dispatcher_reading_store(m->dispatcher) && waiting_jobs(m) == expected)
+			return true;
+		clock_sleep_ms(5);
+	}
+	return false;
+}
+
+START_TEST(test_dispatcher_takes_up_the_stored_queue_once_although_requests_hand_it_over_too)
+{
+	enum { STORED = 20000, AGAIN = 100, NEW = 5 };
+	struct job *stored = calloc(STORED, sizeof(*stored));
+	struct job spec = {.type = "nothing-runs-this", .payload = "x", .max_attempts = 1}, job;
+	struct mesh m;
+
+	ck_assert_ptr_nonnull(stored);
+	int64_t deadline;
+
+	mesh_start_over(&m, store_with_queued_jobs(STORED, stored));
+	ck_assert(dispatcher_reading_store(m.dispatcher));
+	/*
+	 * Twenty pages: once it has read the first, it is most likely still
+	 * reading when jobs from pages it has read, and from pages it has not,
+	 * are handed over again.
+	 */
+	deadline = clock_monotonic_ms() + 10000;
+	while (waiting_jobs(&m) < 1000 && clock_monotonic_ms() < deadline)
+		clock_sleep_ms(1);
+	for (size_t i = 0; i < AGAIN; i++) {
+		ck_assert_int_eq(dispatcher_enqueue(m.dispatcher, &stored[i]), 0);
+		ck_assert_int_eq(dispatcher_enqueue(m.dispatcher, &stored[STORED - 1 - i]), 0);
+	}
+	for (int i = 0; i < NEW; i++) {
+		ck_assert_int_eq(job_store_create(m.store, &spec, 1, &job, NULL), JOB_STORE_OK);
+		ck_assert_int_eq(dispatcher_enqueue(m.dispatcher, &job), 0);
+		job_clear(&job);
+	}
+	/* ... and after it has read the store, a job it read, handed over again. */
+	ck_assert_msg(settles_at(&m, STORED + NEW), "waiting %zu, not %d", waiting_jobs(&m),
+		      STORED + NEW);
+	ck_assert_int_eq(dispatcher_enqueue(m.dispatcher, &stored[STORED - 1]), 0);
+	ck_assert_msg(settles_at(&m, STORED + NEW), "waiting %zu, not %d", waiting_jobs(&m),
+		      STORED + NEW);
+	for (size_t i = 0; i < STORED; i++)
+		job_clear(&stored[i]);
+	free(stored);
+	mesh_stop(&m);
+}
+END_TEST
+
+START_TEST(test_dispatcher_does_not_queue_twice_a_job_put_back_while_it_reads_the_store)
+{
+	enum { STORED = 20000 };
+	struct mesh m;
+	struct node_slot slot;
+	struct job job;
+	int attempt;
+
+	mesh_start_over(&m, store_with_queued_jobs(STORED, NULL));
+	/*
+	 * Stored after the backlog, so a page still to be read shows it once it
+	 * is QUEUED again: its node is lost before the dispatcher sends it.
+	 */
+	store_running(&m, &slot, &job, &attempt);
+	ck_assert_int_eq(node_registry_record_probe(m.registry, m.node_id, false, 1),
+			 NODE_BECAME_UNHEALTHY);
+	ck_assert_int_eq(dispatcher_run(m.dispatcher, &job, &slot, attempt), 0);
+	ck_assert_msg(settles_at(&m, STORED + 1), "waiting %zu, not %d", waiting_jobs(&m),
+		      STORED + 1);
+	job_clear(&job);
+	mesh_stop(&m);
+}
+END_TEST
+
 static Suite *dispatcher_suite(void)
 {
 	Suite *suite = suite_create("dispatcher");
@@ -230,6 +335,9 @@ static Suite *dispatcher_suite(void)
 	tcase_add_test(tc,
 		       test_dispatcher_queues_a_stored_running_job_whose_node_was_lost_before_its_run_event);
 	tcase_add_test(tc, test_dispatcher_counts_a_job_as_waiting_from_the_moment_it_is_enqueued);
+	tcase_add_test(tc,
+		       test_dispatcher_takes_up_the_stored_queue_once_although_requests_hand_it_over_too);
+	tcase_add_test(tc, test_dispatcher_does_not_queue_twice_a_job_put_back_while_it_reads_the_store);
 	suite_add_tcase(suite, tc);
 	return suite;
 }
