@@ -4,9 +4,11 @@
  * the dispatcher thread, without a lock.
  *
  * Ownership: a held_job is owned by exactly one place at a time: the inbox,
- * one queue, the delayed list, one pending start, or one execution
- * (ex->held). Moving it between them moves the ownership; whoever holds it
- * last frees it.
+ * one pending start, or one execution (ex->held); a job that waits is a
+ * waiting_job instead, owned by one queue or the delayed list
+ * (hold_waiting makes one of a held_job and frees that; a dispatch pass
+ * makes a held_job of one). Moving a job between them moves the ownership;
+ * whoever holds it last frees it.
  *
  * Store writes: the jobs a dispatch pass starts (QUEUED -> RUNNING) and the
  * outcomes recorded since the last commit (RUNNING -> COMPLETED/FAILED) wait
@@ -59,11 +61,31 @@ struct held_job {
 	struct job job; /* a copy without attempts */
 };
 
+/*
+ * A job waiting in a queue or in the delayed list: what sending it needs
+ * and no more, in one allocation with its payload, because a backlog of a
+ * million jobs is held here (about 160 bytes each with a short payload,
+ * against 320 as a held_job). It becomes a held_job again when it is sent.
+ */
+struct waiting_job {
+	struct waiting_job *next;
+	uint64_t seq;       /* as in held_job */
+	uint64_t store_seq;
+	int64_t created_at, next_attempt_at, timeout_ms, backoff_base_ms, backoff_cap_ms;
+	const char *type;   /* its queue's (job_queue.type): borrowed */
+	int attempt, max_attempts;
+	enum job_priority priority;
+	bool retry_on_failure;
+	bool has_payload;
+	char id[MESH_ID_SIZE];
+	char payload[]; /* "" unless has_payload */
+};
+
 /* One FIFO per (type, priority). */
 struct job_queue {
 	char *type;
 	enum job_priority priority;
-	struct held_job *head, *tail;
+	struct waiting_job *head, *tail;
 	bool blocked; /* no node could take this type in the current round */
 };
 
@@ -160,7 +182,7 @@ struct dispatcher {
 	/* dispatcher thread only */
 	struct job_queue *queues;
 	size_t queue_count, queue_cap;
-	struct held_job *delayed; /* waiting for next_attempt_at, soonest first */
+	struct waiting_job *delayed; /* waiting for next_attempt_at, soonest first */
 	size_t waiting;           /* in queues + delayed */
 	struct execution *executions;
 	size_t in_flight;         /* executions that hold a job (EXECUTE/FOLLOW) */
@@ -367,54 +389,124 @@ static struct job_queue *queue_for(struct dispatcher *dispatcher, const char *ty
 	return queue;
 }
 
-/* Puts held into its queue at its place by submission order. Returns 0 or -1. */
-static int queue_insert(struct dispatcher *dispatcher, struct held_job *held)
+/* Puts waiting into its queue at its place by submission order. */
+static void queue_insert(struct dispatcher *dispatcher, struct waiting_job *waiting)
 {
-	struct job_queue *queue = queue_for(dispatcher, held->job.type, held->job.priority);
-	struct held_job **link;
+	struct job_queue *queue = queue_for(dispatcher, waiting->type, waiting->priority);
+	struct waiting_job **link;
 
-	if (queue == NULL)
-		return -1;
-	held->next = NULL;
-	if (queue->tail == NULL || queue->tail->seq < held->seq) {
+	waiting->next = NULL;
+	if (queue->tail == NULL || queue->tail->seq < waiting->seq) {
 		if (queue->tail != NULL)
-			queue->tail->next = held;
+			queue->tail->next = waiting;
 		else
-			queue->head = held;
-		queue->tail = held;
+			queue->head = waiting;
+		queue->tail = waiting;
 	} else {
 		/* A job put back (429, a retry): it belongs nearer the front. */
-		for (link = &queue->head; *link != NULL && (*link)->seq < held->seq;
+		for (link = &queue->head; *link != NULL && (*link)->seq < waiting->seq;
 		     link = &(*link)->next)
 			;
-		held->next = *link;
-		*link = held;
+		waiting->next = *link;
+		*link = waiting;
+		if (waiting->next == NULL)
+			queue->tail = waiting;
 	}
 	dispatcher->waiting++;
-	return 0;
 }
 
-static struct held_job *queue_pop(struct dispatcher *dispatcher, struct job_queue *queue)
+static struct waiting_job *queue_pop(struct dispatcher *dispatcher, struct job_queue *queue)
 {
-	struct held_job *held = queue->head;
-	queue->head = held->next;
+	struct waiting_job *waiting = queue->head;
+	queue->head = waiting->next;
 	if (queue->head == NULL)
 		queue->tail = NULL;
-	held->next = NULL;
+	waiting->next = NULL;
 	dispatcher->waiting--;
-	return held;
+	return waiting;
 }
 
-/* Holds held aside until its next_attempt_at (wall ms). */
-static void delay_insert(struct dispatcher *dispatcher, struct held_job *held)
+/* Holds waiting aside until its next_attempt_at (wall ms). */
+static void delay_insert(struct dispatcher *dispatcher, struct waiting_job *waiting)
 {
-	struct held_job **link = &dispatcher->delayed;
+	struct waiting_job **link = &dispatcher->delayed;
 
-	while (*link != NULL && (*link)->job.next_attempt_at <= held->job.next_attempt_at)
+	while (*link != NULL && (*link)->next_attempt_at <= waiting->next_attempt_at)
 		link = &(*link)->next;
-	held->next = *link;
-	*link = held;
+	waiting->next = *link;
+	*link = waiting;
 	dispatcher->waiting++;
+}
+
+/* Queues waiting now, or holds it until its next attempt is due. */
+static void place_waiting(struct dispatcher *dispatcher, struct waiting_job *waiting)
+{
+	if (waiting->next_attempt_at > clock_wall_ms())
+		delay_insert(dispatcher, waiting);
+	else
+		queue_insert(dispatcher, waiting);
+}
+
+/*
+ * The waiting form of job (seq its submission order here), or NULL if out
+ * of memory. Its type is its queue's, which is made if it is new.
+ */
+static struct waiting_job *waiting_job_new(struct dispatcher *dispatcher, const struct job *job,
+					   uint64_t seq)
+{
+	struct job_queue *queue = queue_for(dispatcher, job->type, job->priority);
+	size_t payload_size = job->payload != NULL ? strlen(job->payload) + 1 : 1;
+	struct waiting_job *waiting;
+
+	if (queue == NULL || (waiting = malloc(sizeof(*waiting) + payload_size)) == NULL)
+		return NULL;
+	*waiting = (struct waiting_job){
+		.seq = seq,
+		.store_seq = job->store_seq,
+		.created_at = job->created_at,
+		.next_attempt_at = job->next_attempt_at,
+		.timeout_ms = job->timeout_ms,
+		.backoff_base_ms = job->backoff_base_ms,
+		.backoff_cap_ms = job->backoff_cap_ms,
+		.type = queue->type,
+		.attempt = job->attempt,
+		.max_attempts = job->max_attempts,
+		.priority = job->priority,
+		.retry_on_failure = job->retry_on_failure,
+		.has_payload = job->payload != NULL,
+	};
+	snprintf(waiting->id, sizeof(waiting->id), "%s", job->id);
+	memcpy(waiting->payload, job->payload != NULL ? job->payload : "", payload_size);
+	return waiting;
+}
+
+/* The held_job that sends waiting, which is left as it was; NULL if out of memory. */
+static struct held_job *held_job_from_waiting(const struct waiting_job *waiting)
+{
+	struct held_job *held = calloc(1, sizeof(*held));
+
+	if (held == NULL)
+		return NULL;
+	held->seq = waiting->seq;
+	snprintf(held->job.id, sizeof(held->job.id), "%s", waiting->id);
+	held->job.status = JOB_QUEUED;
+	held->job.type = strdup(waiting->type);
+	held->job.payload = waiting->has_payload ? strdup(waiting->payload) : NULL;
+	held->job.created_at = held->job.updated_at = waiting->created_at;
+	held->job.priority = waiting->priority;
+	held->job.timeout_ms = waiting->timeout_ms;
+	held->job.max_attempts = waiting->max_attempts;
+	held->job.retry_on_failure = waiting->retry_on_failure;
+	held->job.backoff_base_ms = waiting->backoff_base_ms;
+	held->job.backoff_cap_ms = waiting->backoff_cap_ms;
+	held->job.attempt = waiting->attempt;
+	held->job.next_attempt_at = waiting->next_attempt_at;
+	held->job.store_seq = waiting->store_seq;
+	if (held->job.type == NULL || (waiting->has_payload && held->job.payload == NULL)) {
+		held_job_free(held);
+		return NULL;
+	}
+	return held;
 }
 
 static bool is_held_ahead(const struct dispatcher *dispatcher, uint64_t seq)
@@ -426,10 +518,10 @@ static bool is_held_ahead(const struct dispatcher *dispatcher, uint64_t seq)
 	return false;
 }
 
-/* Notes that held waits here although a page still to be read may show it. */
-static void note_held_ahead(struct dispatcher *dispatcher, const struct held_job *held)
+/* Notes that waiting waits here although a page still to be read may show it. */
+static void note_held_ahead(struct dispatcher *dispatcher, const struct waiting_job *waiting)
 {
-	uint64_t seq = held->job.store_seq;
+	uint64_t seq = waiting->store_seq;
 
 	if (!dispatcher->reading_store || seq <= dispatcher->read_cursor ||
 	    is_held_ahead(dispatcher, seq))
@@ -439,7 +531,7 @@ static void note_held_ahead(struct dispatcher *dispatcher, const struct held_job
 		uint64_t *bigger = realloc(dispatcher->held_ahead, cap * sizeof(*bigger));
 		if (bigger == NULL) {
 			log_error("out of memory: job %s may be queued twice while the store is read",
-				  held->job.id);
+				  waiting->id);
 			return;
 		}
 		dispatcher->held_ahead = bigger;
@@ -460,19 +552,19 @@ static void forget_passed_held_ahead(struct dispatcher *dispatcher)
 	dispatcher->held_ahead_count = kept;
 }
 
-/* Queues a job now, or holds it until its next attempt is due. */
+/* Queues a job now, or holds it until its next attempt is due. held is freed. */
 static void hold_waiting(struct dispatcher *dispatcher, struct held_job *held)
 {
-	note_held_ahead(dispatcher, held);
-	if (held->job.next_attempt_at > clock_wall_ms()) {
-		delay_insert(dispatcher, held);
-		return;
-	}
-	if (queue_insert(dispatcher, held) != 0) {
+	struct waiting_job *waiting = waiting_job_new(dispatcher, &held->job, held->seq);
+
+	if (waiting == NULL) {
 		log_error("out of memory queueing job %s; it stays QUEUED in the store until a restart",
 			  held->job.id);
-		held_job_free(held);
+	} else {
+		note_held_ahead(dispatcher, waiting);
+		place_waiting(dispatcher, waiting);
 	}
+	held_job_free(held);
 }
 
 /* Moves every delayed job whose next attempt is due into its queue. */
@@ -480,43 +572,44 @@ static void release_due(struct dispatcher *dispatcher)
 {
 	int64_t now = clock_wall_ms();
 
-	while (dispatcher->delayed != NULL && dispatcher->delayed->job.next_attempt_at <= now) {
-		struct held_job *held = dispatcher->delayed;
-		dispatcher->delayed = held->next;
+	while (dispatcher->delayed != NULL && dispatcher->delayed->next_attempt_at <= now) {
+		struct waiting_job *waiting = dispatcher->delayed;
+		dispatcher->delayed = waiting->next;
 		dispatcher->waiting--;
-		held->job.next_attempt_at = 0;
-		hold_waiting(dispatcher, held);
+		waiting->next_attempt_at = 0;
+		queue_insert(dispatcher, waiting);
 	}
 }
 
 /* Removes job_id from the queues and the delayed list; true if it was there. */
 static bool drop_waiting(struct dispatcher *dispatcher, const char *job_id)
 {
-	struct held_job **link;
+	struct waiting_job **link;
 
 	for (link = &dispatcher->delayed; *link != NULL; link = &(*link)->next) {
-		if (strcmp((*link)->job.id, job_id) == 0) {
-			struct held_job *held = *link;
-			*link = held->next;
+		if (strcmp((*link)->id, job_id) == 0) {
+			struct waiting_job *waiting = *link;
+			*link = waiting->next;
 			dispatcher->waiting--;
-			held_job_free(held);
+			free(waiting);
 			return true;
 		}
 	}
 	for (size_t i = 0; i < dispatcher->queue_count; i++) {
 		struct job_queue *queue = &dispatcher->queues[i];
-		struct held_job *prev = NULL;
-		for (struct held_job *held = queue->head; held != NULL; prev = held, held = held->next) {
-			if (strcmp(held->job.id, job_id) != 0)
+		struct waiting_job *prev = NULL;
+		for (struct waiting_job *waiting = queue->head; waiting != NULL;
+		     prev = waiting, waiting = waiting->next) {
+			if (strcmp(waiting->id, job_id) != 0)
 				continue;
 			if (prev != NULL)
-				prev->next = held->next;
+				prev->next = waiting->next;
 			else
-				queue->head = held->next;
-			if (queue->tail == held)
+				queue->head = waiting->next;
+			if (queue->tail == waiting)
 				queue->tail = prev;
 			dispatcher->waiting--;
-			held_job_free(held);
+			free(waiting);
 			return true;
 		}
 	}
@@ -804,7 +897,7 @@ static void attempt_failed(struct dispatcher *dispatcher, struct execution *ex,
 			job->next_attempt_at = at;
 			job->node_id[0] = '\0';
 			ex->held = NULL;
-			delay_insert(dispatcher, held);
+			hold_waiting(dispatcher, held);
 		} else if (rc == JOB_STORE_CONFLICT) {
 			log_info("job %s was cancelled meanwhile; not retried", ex->job_id);
 			held_job_free(held);
@@ -871,7 +964,7 @@ static void start_marked(struct dispatcher *dispatcher, struct held_job *held,
 			  held->job.id, rc, STORE_RETRY_MS);
 		node_registry_release(dispatcher->registry, slot->node_id);
 		held->job.next_attempt_at = clock_wall_ms() + STORE_RETRY_MS;
-		delay_insert(dispatcher, held);
+		hold_waiting(dispatcher, held);
 		return;
 	}
 	timeout = job_timeout_ms(dispatcher, &held->job);
@@ -995,7 +1088,8 @@ static void commit_pending(struct dispatcher *dispatcher)
 }
 
 /* Effective priority rank (0 = high) of a waiting job after aging. */
-static int effective_rank(const struct dispatcher *dispatcher, const struct job *job, int64_t now)
+static int effective_rank(const struct dispatcher *dispatcher, const struct waiting_job *job,
+			  int64_t now)
 {
 	int64_t levels = (now - job->created_at) / dispatcher->config.priority_aging_ms;
 	int rank = job_priority_rank(job->priority);
@@ -1018,13 +1112,14 @@ static void dispatch_waiting(struct dispatcher *dispatcher)
 		int best_rank = 0;
 		struct node_slot slot;
 		enum scheduler_verdict verdict;
+		struct held_job *held;
 
 		for (size_t i = 0; i < dispatcher->queue_count; i++) {
 			struct job_queue *queue = &dispatcher->queues[i];
 			int rank;
 			if (queue->head == NULL || queue->blocked)
 				continue;
-			rank = effective_rank(dispatcher, &queue->head->job, now);
+			rank = effective_rank(dispatcher, queue->head, now);
 			if (best == NULL || rank < best_rank ||
 			    (rank == best_rank && queue->head->seq < best->head->seq)) {
 				best = queue;
@@ -1041,7 +1136,16 @@ static void dispatch_waiting(struct dispatcher *dispatcher)
 			}
 			continue;
 		}
-		dispatcher->starts[dispatcher->start_count].held = queue_pop(dispatcher, best);
+		held = held_job_from_waiting(best->head);
+		if (held == NULL) {
+			/* It stays first in its queue for the next round. */
+			log_error("out of memory sending job %s", best->head->id);
+			node_registry_release(dispatcher->registry, slot.node_id);
+			node_slot_clear(&slot);
+			break;
+		}
+		free(queue_pop(dispatcher, best));
+		dispatcher->starts[dispatcher->start_count].held = held;
 		dispatcher->starts[dispatcher->start_count].slot = slot;
 		if (++dispatcher->start_count == PENDING_STARTS_MAX)
 			commit_pending(dispatcher);
@@ -1608,6 +1712,7 @@ static void read_stored_queue(struct dispatcher *dispatcher)
 	struct job_list page = {0};
 	uint64_t cursor = dispatcher->read_cursor;
 	size_t taken = 0, held_count = 0;
+	uint64_t first_seq;
 
 	if (!dispatcher->reading_store || clock_monotonic_ms() < dispatcher->next_read_ms)
 		return;
@@ -1619,24 +1724,26 @@ static void read_stored_queue(struct dispatcher *dispatcher)
 		return;
 	}
 	dispatcher->next_read_ms = 0;
+	pthread_mutex_lock(&dispatcher->inbox_lock);
+	first_seq = dispatcher->next_seq;
+	dispatcher->next_seq += page.count;
+	pthread_mutex_unlock(&dispatcher->inbox_lock);
 	for (; taken < page.count; taken++) {
-		struct held_job *held;
-		if (is_held_ahead(dispatcher, page.items[taken].store_seq)) {
-			dispatcher->read_cursor = page.items[taken].store_seq;
+		const struct job *job = &page.items[taken];
+		struct waiting_job *waiting;
+		if (is_held_ahead(dispatcher, job->store_seq)) {
+			dispatcher->read_cursor = job->store_seq;
 			continue; /* held here already */
 		}
-		held = held_job_new(&page.items[taken]);
-		if (held == NULL) {
+		waiting = waiting_job_new(dispatcher, job, first_seq + taken);
+		if (waiting == NULL) {
 			log_error("out of memory taking up the QUEUED jobs; trying again in %d ms",
 				  STORE_RETRY_MS);
 			dispatcher->next_read_ms = clock_monotonic_ms() + STORE_RETRY_MS;
 			break;
 		}
-		pthread_mutex_lock(&dispatcher->inbox_lock);
-		held->seq = dispatcher->next_seq++;
-		pthread_mutex_unlock(&dispatcher->inbox_lock);
-		dispatcher->read_cursor = held->job.store_seq;
-		hold_waiting(dispatcher, held);
+		dispatcher->read_cursor = job->store_seq;
+		place_waiting(dispatcher, waiting);
 		held_count++;
 	}
 	dispatcher->read_count += held_count;
@@ -1798,12 +1905,12 @@ fail:
 	return NULL;
 }
 
-static void free_held_list(struct held_job *held)
+static void free_waiting_list(struct waiting_job *waiting)
 {
-	while (held != NULL) {
-		struct held_job *next = held->next;
-		held_job_free(held);
-		held = next;
+	while (waiting != NULL) {
+		struct waiting_job *next = waiting->next;
+		free(waiting);
+		waiting = next;
 	}
 }
 
@@ -1818,11 +1925,11 @@ void dispatcher_stop(struct dispatcher *dispatcher)
 	pthread_join(dispatcher->thread, NULL);
 
 	for (size_t i = 0; i < dispatcher->queue_count; i++) {
-		free_held_list(dispatcher->queues[i].head);
+		free_waiting_list(dispatcher->queues[i].head);
 		free(dispatcher->queues[i].type);
 	}
 	free(dispatcher->queues);
-	free_held_list(dispatcher->delayed);
+	free_waiting_list(dispatcher->delayed);
 	while (dispatcher->inbox_head != NULL) {
 		struct event *next = dispatcher->inbox_head->next;
 		held_job_free(dispatcher->inbox_head->held);
