@@ -454,8 +454,9 @@ scenario_big_store() {
 	stop_pids KILL "$COORD_PID"
 	rm -rf "$dir"
 
-	# The same million, all QUEUED (a backlog no node runs): what the
-	# dispatcher's queues, rebuilt at every start, cost in memory and time.
+	# The same million, all QUEUED (a backlog no node runs): how soon the
+	# coordinator serves, how soon its dispatcher holds the whole backlog (it
+	# reads it from the store while serving), and what that costs in memory.
 	dir=$WORK/backlog
 	mkdir -p "$dir"
 	start_coordinator "$dir"
@@ -464,11 +465,15 @@ scenario_big_store() {
 	start_coordinator "$dir"
 	run_loadgen "$out.backlog" --mode ready --url "$COORD_URL" --since-wall-ns "$COORD_START_NS" --max-seconds 120 &&
 		put big_backlog_start_s "$(kv "$out.backlog" ready_s)"
+	if wait_for 120 grep -q "took up the $BIG_JOBS QUEUED job(s)" "$COORD_LOG"; then
+		put big_backlog_taken_up_s "$(echo "$COORD_START_NS $(now_ns)" | awk '{printf "%.3f", ($2 - $1) / 1e9}')"
+	fi
 	sqlite3 "$dir/jobs.db" "SELECT id FROM jobs ORDER BY random() LIMIT 2000" >"$WORK/backlog.ids"
 	run_loadgen "$out.backlog.get" --mode get --url "$COORD_URL" --path '/jobs/{id}' --ids-file "$WORK/backlog.ids" \
 		--count 2000 --threads 1 --max-seconds 30 &&
 		put big_backlog_get_p99_ms "$(kv "$out.backlog.get" lat_p99_ms)"
 	put big_backlog_rss_mb "$(rss_mb "$COORD_PID")"
+	put big_backlog_hwm_mb "$(hwm_mb "$COORD_PID")"
 	stop_pids KILL "$COORD_PID"
 	rm -rf "$dir"
 }
@@ -612,6 +617,9 @@ big_store_get_p99_ms|big-store: GET /jobs/{id} p99 ms|ms
 big_store_list_p99_ms|big-store: GET /jobs?status=QUEUED&limit=100 p99 ms|ms
 big_store_rss_mb|big-store: coordinator RSS MB|other
 big_store_restart_s|big-store: restart to serving s|other
+big_backlog_start_s|big-store, all QUEUED: start to serving s|other
+big_backlog_taken_up_s|big-store, all QUEUED: start to all held s|other
+big_backlog_rss_mb|big-store, all QUEUED: coordinator RSS MB|other
 detect_unhealthy_s|failure: kill -9 to UNHEALTHY s|other
 detect_rerun_s|failure: kill -9 to job running elsewhere s|other
 "
