@@ -2264,6 +2264,16 @@ static int load_counts(struct sqlite_store *ss, char *err, size_t err_size)
 	return step == SQLITE_DONE ? 0 : -1;
 }
 
+/*
+ * The page size of a database this store creates. A commit writes every page
+ * it touched whole, and a job touches about ten (its row, five indexes, its
+ * attempt): with SQLite's default of 4096 bytes that was 65-100 KB written
+ * per job at 1,000 jobs/s, with 1024 it is 21-34 KB, and fewer bytes per
+ * fdatasync kept the disk from stalling the commits (docs/performance.md,
+ * fifth round). An existing database keeps its own size.
+ */
+#define NEW_DATABASE_PAGE_SIZE "1024"
+
 /* Opens the writer connection: WAL, synchronous FULL, a short busy timeout. */
 static int open_writer(struct sqlite_store *ss, char *err, size_t err_size)
 {
@@ -2284,6 +2294,11 @@ static int open_writer(struct sqlite_store *ss, char *err, size_t err_size)
 		set_err(err, err_size, "cannot open the database %s: it is read-only", ss->path);
 		return -1;
 	}
+	/*
+	 * Before anything writes: it only takes on a database that is still
+	 * empty, and a file that is not a database fails at the next statement.
+	 */
+	sqlite3_exec(*db, "PRAGMA page_size = " NEW_DATABASE_PAGE_SIZE, NULL, NULL, NULL);
 	/* The first statement reads the file: this is where "not a database" shows. */
 	if (sqlite3_prepare_v2(*db, "PRAGMA journal_mode = WAL", -1, &st, NULL) == SQLITE_OK &&
 	    sqlite3_step(st) == SQLITE_ROW) {

@@ -3414,6 +3414,26 @@ static const char v1_database[] =
 	" ('j-00000000000c', 'echo', 'done', 'COMPLETED', 'n-1', 1200, 1260, 'out', NULL),"
 	" ('j-00000000000d', 'upper', 'bad', 'FAILED', 'n-2', 1300, 1370, NULL, 'exit 1');";
 
+START_TEST(test_sqlite_store_makes_a_new_database_with_1024_byte_pages)
+{
+	char path[PATH_MAX + 64], id[MESH_ID_SIZE];
+	struct job_store *store;
+	struct job job;
+
+	temp_path("pages", path, sizeof(path));
+	store = open_sqlite_at(path);
+	create_job(store, "echo", "small pages", id);
+	/* A commit writes whole pages: small ones write less per job. */
+	ck_assert_int_eq(raw_query(path, "PRAGMA page_size"), 1024);
+	job_store_free(store);
+	store = open_sqlite_at(path);
+	get_job(store, id, &job);
+	ck_assert_str_eq(job.payload, "small pages");
+	job_clear(&job);
+	job_store_free(store);
+}
+END_TEST
+
 START_TEST(test_sqlite_store_migrates_a_v1_database_keeping_every_job)
 {
 	static const char *const ids[] = {"j-00000000000a", "j-00000000000b", "j-00000000000c",
@@ -3430,6 +3450,8 @@ START_TEST(test_sqlite_store_migrates_a_v1_database_keeping_every_job)
 	ck_assert_int_eq(raw_exec(path, v1_database), 0);
 	store = open_sqlite_at(path);
 	ck_assert_int_eq(raw_query(path, "PRAGMA user_version"), 2);
+	/* It keeps the page size it was made with (SQLite's default then). */
+	ck_assert_int_eq(raw_query(path, "PRAGMA page_size"), 4096);
 	assert_counts(store, 1, 1, 1, 1);
 	ck_assert_int_eq(job_store_list(store, &all_jobs, &list), JOB_STORE_OK);
 	ck_assert_uint_eq(list.count, 4);
@@ -3993,6 +4015,7 @@ static Suite *job_store_suite(void)
 		tc, test_sqlite_store_group_commit_keeps_every_acknowledged_change_after_a_reopen);
 	tcase_add_test(tc,
 		       test_sqlite_store_keeps_what_concurrent_writers_were_told_through_a_kill_9);
+	tcase_add_test(tc, test_sqlite_store_makes_a_new_database_with_1024_byte_pages);
 	tcase_add_test(tc, test_sqlite_store_migrates_a_v1_database_keeping_every_job);
 	tcase_add_test(tc, test_sqlite_store_answers_full_changes_nothing_and_stays_usable);
 	tcase_add_test(tc, test_sqlite_store_answers_full_per_op_when_writers_share_commits);
