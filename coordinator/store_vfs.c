@@ -16,15 +16,31 @@
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 
+#include "clock.h"
+#include "log.h"
+
 /*
- * A round trip's commit (~8 frames, 33 KB) fits in one write. A bigger
+ * A round trip's commit (~8 frames, 9 KB with 1 KB pages) fits in one write. A bigger
  * commit (a dispatch pass of tens of jobs) goes out in several 64 KiB writes:
  * a 1 MiB buffer, which wrote such a commit at once, gave longer POST tails
  * under the e2e load in six interleaved pairs out of six (not explained).
  */
 #define WAL_BUFFER_BYTES (64 * 1024)
+/*
+ * Slow syncs: every commit waits for its sync, so a disk that stalls shows
+ * as slow answers; the log says so (note_sync_time). slow_syncs.lock guards
+ * the struct; syncs of every connection report to it.
+ */
+static struct {
+	pthread_mutex_t lock;
+	int64_t threshold_ms;    /* a sync at least this long is slow */
+	int64_t interval_ms;     /* at most one warning per interval */
+	int64_t last_warning_ms; /* monotonic; 0: none yet */
+	long unreported;         /* slow syncs since the last warning, not logged */
+} slow_syncs = {PTHREAD_MUTEX_INITIALIZER, 50, 60000, 0, 0};
 
 /* The WAL format (sqlite.org/fileformat.html#walformat). */
 #define WAL_HEADER_BYTES 32
@@ -170,13 +186,59 @@ static int file_truncate(sqlite3_file *file, sqlite3_int64 size)
 	return real_of(file)->pMethods->xTruncate(real_of(file), size);
 }
 
+void store_vfs_set_slow_sync_warning(int64_t threshold_ms, int64_t interval_ms)
+{
+	pthread_mutex_lock(&slow_syncs.lock);
+	slow_syncs.threshold_ms = threshold_ms;
+	slow_syncs.interval_ms = interval_ms;
+	slow_syncs.last_warning_ms = 0;
+	pthread_mutex_unlock(&slow_syncs.lock);
+}
+
+/* Logs a slow sync, at most once per interval; the ones in between are counted. */
+static void note_sync_time(bool is_wal, int64_t took_ms)
+{
+	int64_t now = clock_monotonic_ms();
+	long unreported;
+
+	pthread_mutex_lock(&slow_syncs.lock);
+	if (took_ms < slow_syncs.threshold_ms) {
+		pthread_mutex_unlock(&slow_syncs.lock);
+		return;
+	}
+	if (slow_syncs.last_warning_ms != 0 &&
+	    now - slow_syncs.last_warning_ms < slow_syncs.interval_ms) {
+		slow_syncs.unreported++;
+		pthread_mutex_unlock(&slow_syncs.lock);
+		return;
+	}
+	unreported = slow_syncs.unreported;
+	slow_syncs.unreported = 0;
+	slow_syncs.last_warning_ms = now;
+	pthread_mutex_unlock(&slow_syncs.lock);
+	if (unreported > 0)
+		log_warn("the disk took %lld ms to sync the job store's %s; commits waited for it "
+			 "(and %ld other sync(s) took %lld ms or more since the last such warning)",
+			 (long long)took_ms, is_wal ? "write-ahead log" : "database file",
+			 unreported, (long long)slow_syncs.threshold_ms);
+	else
+		log_warn("the disk took %lld ms to sync the job store's %s; commits waited for it",
+			 (long long)took_ms, is_wal ? "write-ahead log" : "database file");
+}
+
 static int file_sync(sqlite3_file *file, int flags)
 {
-	int rc = flush_pending((struct store_file *)file);
+	struct store_file *f = (struct store_file *)file;
+	int rc = flush_pending(f);
+	int64_t started, took;
 
 	if (rc != SQLITE_OK)
 		return rc;
-	return real_of(file)->pMethods->xSync(real_of(file), flags);
+	started = clock_monotonic_ms();
+	rc = real_of(file)->pMethods->xSync(real_of(file), flags);
+	took = clock_monotonic_ms() - started;
+	note_sync_time(f->is_wal, took);
+	return rc;
 }
 
 static int file_size(sqlite3_file *file, sqlite3_int64 *size)

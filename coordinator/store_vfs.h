@@ -25,12 +25,19 @@
  * and before the same fsync, and no other connection is told of frames that
  * are not in the file.
  *
+ * Slow syncs. Every commit waits for its sync, so a disk that stalls shows
+ * as slow answers. A sync that takes 50 ms or more is logged as a warning
+ * ("the disk took N ms to sync the job store's write-ahead log"), at most
+ * one line a minute; the next line counts the slow syncs it did not log.
+ *
  * Threads: registration is once and safe from any thread. A file's buffer
  * belongs to the connection that opened the file, which SQLite uses from
- * one thread at a time; nothing is shared between connections.
+ * one thread at a time. The slow-sync count is shared, under its own lock.
  */
 #ifndef MESH_STORE_VFS_H
 #define MESH_STORE_VFS_H
+
+#include <stdint.h>
 
 /*
  * Registers the VFS (not as the default) on the first call and returns its
@@ -38,5 +45,12 @@
  * which case the caller opens with the default VFS.
  */
 const char *store_vfs_name(void);
+
+/*
+ * Sets what counts as a slow sync (threshold_ms) and how often one is logged
+ * (interval_ms), and forgets when the last was; the defaults are 50 ms and
+ * one minute. For tests: any thread, any time.
+ */
+void store_vfs_set_slow_sync_warning(int64_t threshold_ms, int64_t interval_ms);
 
 #endif

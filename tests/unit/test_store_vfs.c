@@ -412,6 +412,68 @@ START_TEST(test_store_vfs_lets_another_process_read_the_database)
 }
 END_TEST
 
+/* Runs count one-row commits on the store's VFS with stderr in a file; the lines logged into out. */
+static void commits_logging_to(int count, int first_row, char *out, size_t out_size)
+{
+	char log_path[160];
+	int saved = dup(STDERR_FILENO), fd;
+	sqlite3 *db;
+	ssize_t got;
+
+	snprintf(log_path, sizeof(log_path), "%s/stderr.txt", dir);
+	fd = open(log_path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_ge(saved, 0);
+	fflush(stderr);
+	dup2(fd, STDERR_FILENO);
+	db = open_db(store_vfs_name());
+	for (int i = 0; i < count; i++)
+		insert_rows(db, first_row + i, 1);
+	sqlite3_close(db);
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	got = pread(fd, out, out_size - 1, 0);
+	close(fd);
+	unlink(log_path);
+	out[got > 0 ? got : 0] = '\0';
+}
+
+static int count_of(const char *text, const char *part)
+{
+	int n = 0;
+	for (const char *at = strstr(text, part); at != NULL; at = strstr(at + 1, part))
+		n++;
+	return n;
+}
+
+START_TEST(test_store_vfs_logs_slow_syncs_at_most_once_an_interval)
+{
+	char log[8192];
+	/* Its write-ahead log, or its database file when a commit checkpoints. */
+	const char *line = "ms to sync the job store's ";
+
+	make_dir();
+	/* Every sync counts as slow: three commits, one line within the interval. */
+	store_vfs_set_slow_sync_warning(0, 60000);
+	commits_logging_to(3, 1, log, sizeof(log));
+	ck_assert_msg(count_of(log, line) == 1, "logged:\n%s", log);
+	ck_assert_ptr_null(strstr(log, "other sync(s)"));
+	/* Once the interval is over, the next line counts the ones not logged. */
+	store_vfs_set_slow_sync_warning(0, 0);
+	commits_logging_to(1, 10, log, sizeof(log));
+	ck_assert_msg(strstr(log, "other sync(s) took 0 ms or more since the last such warning") !=
+			      NULL,
+		      "logged:\n%s", log);
+	/* A sync under the threshold is not logged. */
+	store_vfs_set_slow_sync_warning(60000, 0);
+	commits_logging_to(2, 20, log, sizeof(log));
+	ck_assert_msg(count_of(log, line) == 0, "logged:\n%s", log);
+	store_vfs_set_slow_sync_warning(50, 60000);
+	remove_dir();
+}
+END_TEST
+
 static Suite *store_vfs_suite(void)
 {
 	Suite *s = suite_create("store_vfs");
@@ -428,6 +490,7 @@ static Suite *store_vfs_suite(void)
 	tcase_add_test(tc, test_store_vfs_lets_another_process_read_the_database);
 	tcase_add_loop_test(tc, test_store_vfs_a_failed_wal_write_fails_its_commit, 0, 2);
 	tcase_add_test(tc, test_store_vfs_a_rolled_back_spill_leaves_the_wal_unlocked);
+	tcase_add_test(tc, test_store_vfs_logs_slow_syncs_at_most_once_an_interval);
 	suite_add_tcase(s, tc);
 	return s;
 }
