@@ -4,7 +4,8 @@
  * the dispatcher thread, without a lock.
  *
  * Ownership: a held_job is owned by exactly one place at a time: the inbox,
- * one pending start, or one execution (ex->held); a job that waits is a
+ * one pending start, one execution (ex->held), or the unplaced list (no
+ * memory to make it a waiting_job yet); a job that waits is a
  * waiting_job instead, owned by one queue or the delayed list
  * (hold_waiting makes one of a held_job and frees that; a dispatch pass
  * makes a held_job of one). Moving a job between them moves the ownership;
@@ -27,7 +28,10 @@
  * for seconds. Until the last page, a job submitted meanwhile is left to the
  * pages (they show it, in its place in submission order); afterwards an
  * ENQUEUE of a job the pages showed already is dropped (stored_job_was_read).
- * Both decisions rest on the store's promise about store_seq (job_store.h).
+ * A job this thread puts back in the queue meanwhile (a retry of an adopted
+ * job, say) is left to the pages too if they have not reached it yet
+ * (hold_waiting). These decisions rest on the store's promise about
+ * store_seq (job_store.h).
  */
 #include "dispatcher.h"
 
@@ -183,7 +187,7 @@ struct dispatcher {
 	struct job_queue *queues;
 	size_t queue_count, queue_cap;
 	struct waiting_job *delayed; /* waiting for next_attempt_at, soonest first */
-	size_t waiting;           /* in queues + delayed */
+	size_t waiting;           /* in queues + delayed + unplaced */
 	struct execution *executions;
 	size_t in_flight;         /* executions that hold a job (EXECUTE/FOLLOW) */
 	CURL **idle_handles;
@@ -201,12 +205,10 @@ struct dispatcher {
 	size_t read_count;          /* jobs the pages gave */
 	int64_t next_read_ms;       /* monotonic: not before (after a failed read) */
 	/*
-	 * store_seq of the jobs this dispatcher holds that lie past read_cursor
-	 * (an adopted or handed-over job put back in the queue while the pages
-	 * are read): a page that shows one must not add it again.
+	 * Jobs put back in the queue that there was no memory to hold as
+	 * waiting_jobs (hold_waiting): placed again each turn. Counted in waiting.
 	 */
-	uint64_t *held_ahead;
-	size_t held_ahead_count, held_ahead_cap;
+	struct held_job *unplaced;
 	bool look_again;            /* a commit gave slots back: dispatch again without sleeping */
 	size_t taken_jobs;          /* ENQUEUE events taken since the last publish_counts */
 	/*
@@ -509,62 +511,53 @@ static struct held_job *held_job_from_waiting(const struct waiting_job *waiting)
 	return held;
 }
 
-static bool is_held_ahead(const struct dispatcher *dispatcher, uint64_t seq)
-{
-	for (size_t i = 0; i < dispatcher->held_ahead_count; i++) {
-		if (dispatcher->held_ahead[i] == seq)
-			return true;
-	}
-	return false;
-}
-
-/* Notes that waiting waits here although a page still to be read may show it. */
-static void note_held_ahead(struct dispatcher *dispatcher, const struct waiting_job *waiting)
-{
-	uint64_t seq = waiting->store_seq;
-
-	if (!dispatcher->reading_store || seq <= dispatcher->read_cursor ||
-	    is_held_ahead(dispatcher, seq))
-		return;
-	if (dispatcher->held_ahead_count == dispatcher->held_ahead_cap) {
-		size_t cap = dispatcher->held_ahead_cap ? dispatcher->held_ahead_cap * 2 : 16;
-		uint64_t *bigger = realloc(dispatcher->held_ahead, cap * sizeof(*bigger));
-		if (bigger == NULL) {
-			log_error("out of memory: job %s may be queued twice while the store is read",
-				  waiting->id);
-			return;
-		}
-		dispatcher->held_ahead = bigger;
-		dispatcher->held_ahead_cap = cap;
-	}
-	dispatcher->held_ahead[dispatcher->held_ahead_count++] = seq;
-}
-
-/* Forgets the held_ahead entries the cursor has passed: no page can show them now. */
-static void forget_passed_held_ahead(struct dispatcher *dispatcher)
-{
-	size_t kept = 0;
-
-	for (size_t i = 0; i < dispatcher->held_ahead_count; i++) {
-		if (dispatcher->held_ahead[i] > dispatcher->read_cursor && dispatcher->reading_store)
-			dispatcher->held_ahead[kept++] = dispatcher->held_ahead[i];
-	}
-	dispatcher->held_ahead_count = kept;
-}
-
-/* Queues a job now, or holds it until its next attempt is due. held is freed. */
+/*
+ * Queues a job that is QUEUED in the store (a new one, or one put back:
+ * retried, refused by a full node, not sent), now or once its next attempt
+ * is due; held is taken over. While the store's pages are read, a job that
+ * lies past the pages read so far is left to them: a page shows it later,
+ * and it must not wait here twice. Without memory for its waiting form it
+ * waits in `unplaced` and is placed again each turn (place_unplaced).
+ */
 static void hold_waiting(struct dispatcher *dispatcher, struct held_job *held)
 {
-	struct waiting_job *waiting = waiting_job_new(dispatcher, &held->job, held->seq);
+	struct waiting_job *waiting;
 
-	if (waiting == NULL) {
-		log_error("out of memory queueing job %s; it stays QUEUED in the store until a restart",
-			  held->job.id);
-	} else {
-		note_held_ahead(dispatcher, waiting);
-		place_waiting(dispatcher, waiting);
+	if (dispatcher->reading_store && held->job.store_seq > dispatcher->read_cursor) {
+		held_job_free(held);
+		return;
 	}
+	waiting = waiting_job_new(dispatcher, &held->job, held->seq);
+	if (waiting == NULL) {
+		log_error("out of memory queueing job %s; trying again", held->job.id);
+		held->next = dispatcher->unplaced;
+		dispatcher->unplaced = held;
+		dispatcher->waiting++;
+		return;
+	}
+	place_waiting(dispatcher, waiting);
 	held_job_free(held);
+}
+
+/* Tries again to queue the jobs hold_waiting had no memory for. */
+static void place_unplaced(struct dispatcher *dispatcher)
+{
+	struct held_job *held = dispatcher->unplaced;
+
+	dispatcher->unplaced = NULL;
+	while (held != NULL) {
+		struct held_job *next = held->next;
+		struct waiting_job *waiting = waiting_job_new(dispatcher, &held->job, held->seq);
+		if (waiting == NULL) {
+			held->next = dispatcher->unplaced;
+			dispatcher->unplaced = held;
+		} else {
+			dispatcher->waiting--;
+			place_waiting(dispatcher, waiting);
+			held_job_free(held);
+		}
+		held = next;
+	}
 }
 
 /* Moves every delayed job whose next attempt is due into its queue. */
@@ -1702,7 +1695,7 @@ static bool stored_job_was_read(const struct dispatcher *dispatcher, const struc
 }
 
 /*
- * Takes up the next page of the QUEUED jobs the store held at start, in
+ * Takes up the next page of the QUEUED jobs of the store, in
  * submission order. A page that fails is read again after STORE_RETRY_MS;
  * a job there is no memory for ends the page early and is read again with
  * the next one.
@@ -1716,6 +1709,11 @@ static void read_stored_queue(struct dispatcher *dispatcher)
 
 	if (!dispatcher->reading_store || clock_monotonic_ms() < dispatcher->next_read_ms)
 		return;
+	/* Before the read: jobs queued later here must come after the page's. */
+	pthread_mutex_lock(&dispatcher->inbox_lock);
+	first_seq = dispatcher->next_seq;
+	dispatcher->next_seq += STORED_QUEUE_PAGE;
+	pthread_mutex_unlock(&dispatcher->inbox_lock);
 	if (job_store_list_page(dispatcher->store, JOB_QUEUED, &cursor, STORED_QUEUE_PAGE,
 				&page) != JOB_STORE_OK) {
 		log_error("could not read the QUEUED jobs from the store; trying again in %d ms",
@@ -1724,18 +1722,9 @@ static void read_stored_queue(struct dispatcher *dispatcher)
 		return;
 	}
 	dispatcher->next_read_ms = 0;
-	pthread_mutex_lock(&dispatcher->inbox_lock);
-	first_seq = dispatcher->next_seq;
-	dispatcher->next_seq += page.count;
-	pthread_mutex_unlock(&dispatcher->inbox_lock);
 	for (; taken < page.count; taken++) {
 		const struct job *job = &page.items[taken];
-		struct waiting_job *waiting;
-		if (is_held_ahead(dispatcher, job->store_seq)) {
-			dispatcher->read_cursor = job->store_seq;
-			continue; /* held here already */
-		}
-		waiting = waiting_job_new(dispatcher, job, first_seq + taken);
+		struct waiting_job *waiting = waiting_job_new(dispatcher, job, first_seq + taken);
 		if (waiting == NULL) {
 			log_error("out of memory taking up the QUEUED jobs; trying again in %d ms",
 				  STORE_RETRY_MS);
@@ -1751,10 +1740,10 @@ static void read_stored_queue(struct dispatcher *dispatcher)
 		dispatcher->reading_store = false;
 		dispatcher->read_cursor = cursor;
 		if (dispatcher->read_count > 0)
-			log_info("took up the %zu QUEUED job(s) the store held at start",
+			log_info("took up the %zu QUEUED job(s) of the store (those it held at start, "
+				 "and those submitted while they were read)",
 				 dispatcher->read_count);
 	}
-	forget_passed_held_ahead(dispatcher);
 	job_list_clear(&page);
 }
 
@@ -1820,6 +1809,7 @@ static void *dispatcher_main(void *arg)
 	int running = 0;
 
 	while (take_inbox(dispatcher)) {
+		place_unplaced(dispatcher);
 		read_stored_queue(dispatcher);
 		release_due(dispatcher);
 		dispatch_waiting(dispatcher);
@@ -1945,7 +1935,11 @@ void dispatcher_stop(struct dispatcher *dispatcher)
 	free(dispatcher->starts);
 	free(dispatcher->outcomes);
 	free(dispatcher->changes);
-	free(dispatcher->held_ahead);
+	while (dispatcher->unplaced != NULL) {
+		struct held_job *next = dispatcher->unplaced->next;
+		held_job_free(dispatcher->unplaced);
+		dispatcher->unplaced = next;
+	}
 	pthread_mutex_destroy(&dispatcher->inbox_lock);
 	free(dispatcher);
 }

@@ -505,6 +505,7 @@ static enum job_store_result memory_list_page(void *state, enum job_status statu
 			break;
 		}
 		last = ms->jobs[i]->seq;
+		out->items[out->count].store_seq = last;
 		out->count++;
 	}
 	pthread_mutex_unlock(&ms->lock);

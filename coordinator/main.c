@@ -123,6 +123,12 @@ static void restore_nodes(struct job_store *store, struct node_registry *registr
  * The QUEUED ones the dispatcher reads from the store itself, while the
  * coordinator serves. Exits if the store fails.
  */
+/*
+ * The dispatcher reads QUEUED pages meanwhile, but cannot start any of them
+ * before this is done: restored nodes are UNHEALTHY until probed, and the
+ * prober and the HTTP server (registrations) start after it. A job started
+ * from a page could otherwise be adopted here as well.
+ */
 static void recover_jobs(struct job_store *store, struct dispatcher *dispatcher)
 {
 	struct job_list page = {0};

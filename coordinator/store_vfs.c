@@ -198,10 +198,11 @@ void store_vfs_set_slow_sync_warning(int64_t threshold_ms, int64_t interval_ms)
 /* Logs a slow sync, at most once per interval; the ones in between are counted. */
 static void note_sync_time(bool is_wal, int64_t took_ms)
 {
-	int64_t now = clock_monotonic_ms();
+	int64_t now = clock_monotonic_ms(), threshold;
 	long unreported;
 
 	pthread_mutex_lock(&slow_syncs.lock);
+	threshold = slow_syncs.threshold_ms;
 	if (took_ms < slow_syncs.threshold_ms) {
 		pthread_mutex_unlock(&slow_syncs.lock);
 		return;
@@ -220,7 +221,7 @@ static void note_sync_time(bool is_wal, int64_t took_ms)
 		log_warn("the disk took %lld ms to sync the job store's %s; commits waited for it "
 			 "(and %ld other sync(s) took %lld ms or more since the last such warning)",
 			 (long long)took_ms, is_wal ? "write-ahead log" : "database file",
-			 unreported, (long long)slow_syncs.threshold_ms);
+			 unreported, (long long)threshold);
 	else
 		log_warn("the disk took %lld ms to sync the job store's %s; commits waited for it",
 			 (long long)took_ms, is_wal ? "write-ahead log" : "database file");

@@ -138,7 +138,7 @@ kill_daemon "$COORD_PID"
 start_coordinator --data-dir "$DATA"
 check "the restarted coordinator reports the backlog" \
 	logged "$COORD_LOG" "recovered $BACKLOG QUEUED job(s)"
-backlog_read() { logged "$COORD_LOG" "took up the $BACKLOG QUEUED job(s) the store held at start"; }
+backlog_read() { logged "$COORD_LOG" "took up the $BACKLOG QUEUED job(s) of the store"; }
 check "and its dispatcher takes up all of it" wait_until 15 backlog_read
 check_eq "all of it waits for a node" "$BACKLOG" "$(api_get /healthz | jq .waiting_for_a_node)"
 start_agent backlog --capacity 1 \

@@ -3,9 +3,10 @@
  * dispatcher_run is not sent when a cancel or the loss of its node came
  * first, the job counts of dispatcher_counts include jobs still in the
  * inbox, and the QUEUED jobs a store holds at start are taken up once each
- * although requests hand some of them over again meanwhile. A real dispatcher thread over the memory store and a registry; the
- * one node's address is a socket of the test's that listens and never
- * answers, so the test sees whether anything was sent to the node at all.
+ * although requests hand some of them over again meanwhile. A real
+ * dispatcher thread over the memory store and a registry; the one node's
+ * address is a socket of the test's that listens and never answers, so the
+ * test sees whether anything was sent to the node at all.
  */
 #include <arpa/inet.h>
 #include <check.h>

@@ -412,7 +412,7 @@ START_TEST(test_store_vfs_lets_another_process_read_the_database)
 }
 END_TEST
 
-/* Runs count one-row commits on the store's VFS with stderr in a file; the lines logged into out. */
+/* Runs count one-row commits on the store's VFS, stderr in a file; what was logged into out. */
 static void commits_logging_to(int count, int first_row, char *out, size_t out_size)
 {
 	char log_path[160];
