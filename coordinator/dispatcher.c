@@ -138,7 +138,8 @@ struct execution {
 	int64_t next_request_ms; /* FOLLOW/CANCEL: when to ask; 0 while a request is in flight */
 	int64_t lost_since;  /* monotonic ms its node turned UNHEALTHY; 0 while it is healthy */
 	int cancel_tries;
-	bool adopted;        /* found RUNNING at start: the send may never have happened */
+	bool adopted;        /* the send may never have happened (found RUNNING at start,
+	                        or refused when the store could not put it back) */
 	/* The outcome record_final queued (outcomes[outcome_index] while commit_count is outcome_commit). */
 	long outcome_index;  /* -1: none queued */
 	uint64_t outcome_commit;
@@ -1229,17 +1230,30 @@ static void execute_answered(struct dispatcher *dispatcher, struct execution *ex
 	if (result == CURLE_OK && (status == 429 || status == 503)) {
 		/* The agent did not run it (full, or draining): put it back, let the node breathe. */
 		enum job_store_result rc = job_store_requeue(dispatcher->store, ex->job_id);
+		node_registry_pause(dispatcher->registry, ex->node_id, FULL_NODE_PAUSE_MS);
 		if (rc == JOB_STORE_OK) {
 			log_warn("node %s did not take job %s (HTTP %ld); it goes back to the queue",
 				 ex->node_id, ex->job_id, status);
 			ex->held->job.node_id[0] = '\0';
 			hold_waiting(dispatcher, ex->held);
 			ex->held = NULL;
-		} else {
-			held_job_free(ex->held);
+		} else if (rc == JOB_STORE_CONFLICT || rc == JOB_STORE_NOT_FOUND) {
+			held_job_free(ex->held); /* cancelled (or pruned) meanwhile */
 			ex->held = NULL;
+		} else {
+			/*
+			 * It stays RUNNING in the store: follow it like a job found
+			 * RUNNING at start, so that the node's 404 (it never took it)
+			 * puts it back then, rather than nobody ever.
+			 */
+			ex->adopted = true;
+			snprintf(error, sizeof(error),
+				 "node %s did not take it (HTTP %ld) and the store could not put it "
+				 "back in the queue (store result %d)",
+				 ex->node_id, status, rc);
+			start_following(dispatcher, ex, error);
+			return;
 		}
-		node_registry_pause(dispatcher->registry, ex->node_id, FULL_NODE_PAUSE_MS);
 		execution_end(dispatcher, ex);
 		return;
 	}
@@ -1302,8 +1316,8 @@ static void follow_answered(struct dispatcher *dispatcher, struct execution *ex,
 		 * way it is not running anywhere, so it goes back to the queue
 		 * without costing an attempt.
 		 */
-		log_warn("node %s does not know job %s, found RUNNING at start: it goes back to the "
-			 "queue",
+		log_warn("node %s does not know job %s (found RUNNING at start, or refused and "
+			 "not put back then): it goes back to the queue",
 			 ex->node_id, ex->job_id);
 		ex->held->job.node_id[0] = '\0';
 		hold_waiting(dispatcher, ex->held);

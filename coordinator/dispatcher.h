@@ -20,7 +20,8 @@
  *   handler failed                  -> FAILED, retried only if retry_on_failure
  *   timed out (agent or here)       -> TIMED_OUT, retried while attempts remain
  *   4xx refusal, unknown host       -> DISPATCH_FAILED, retried while attempts remain
- *   429 / 503 (full, draining)      -> back in the queue; not an attempt
+ *   429 / 503 (full, draining)      -> back in the queue; not an attempt (if the store
+ *                                      cannot put it back: followed, as if adopted)
  *   409, broken connection, refused -> followed on the agent (GET /executions) until it ends
  *     connect (libcurl resends a request whose kept-alive connection died on
  *     a new connection, so a refused connect does not prove it never arrived)

@@ -2,8 +2,10 @@
  * dispatcher: a job a request stored RUNNING and handed over with
  * dispatcher_run is not sent when a cancel or the loss of its node came
  * first, the job counts of dispatcher_counts include jobs still in the
- * inbox, and the QUEUED jobs a store holds at start are taken up once each
- * although requests hand some of them over again meanwhile. A real
+ * inbox, the QUEUED jobs a store holds at start are taken up once each
+ * although requests hand some of them over again meanwhile, and a job a
+ * node refused (429) that the store could not put back is followed rather
+ * than left RUNNING. A real
  * dispatcher thread over the memory store and a registry; the one node's
  * address is a socket of the test's that listens and never answers, so the
  * test sees whether anything was sent to the node at all.
@@ -12,6 +14,8 @@
 #include <check.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -326,6 +330,119 @@ START_TEST(test_dispatcher_does_not_queue_twice_a_job_put_back_while_it_reads_th
 }
 END_TEST
 
+/*
+ * A node that answers every POST /execute with 429 (full) and every GET
+ * /executions/... with 404 (it never took the job), on the mesh's node
+ * socket, one request per connection, counting what it was asked.
+ */
+struct full_node {
+	int listen_fd;
+	pthread_t thread;
+	atomic_int executes, follows;
+	atomic_bool stop;
+};
+
+static void answer(int fd, const char *status_line)
+{
+	char reply[256];
+	int n = snprintf(reply, sizeof(reply),
+			 "HTTP/1.1 %s\r\nContent-Type: application/json\r\nContent-Length: 17\r\n"
+			 "Connection: close\r\n\r\n{\"error\":\"full!\"}",
+			 status_line);
+	if (write(fd, reply, (size_t)n) != n)
+		return; /* the test sees what the dispatcher does next */
+}
+
+static void *full_node_main(void *arg)
+{
+	struct full_node *node = arg;
+
+	while (!atomic_load(&node->stop)) {
+		struct pollfd pfd = {.fd = node->listen_fd, .events = POLLIN};
+		char request[16384] = "";
+		size_t got = 0;
+		int fd;
+
+		if (poll(&pfd, 1, 50) != 1 || (fd = accept(node->listen_fd, NULL, NULL)) < 0)
+			continue;
+		/* The head, and whatever of the body came with it: enough to answer. */
+		for (int tries = 0; tries < 40 && strstr(request, "\r\n\r\n") == NULL; tries++) {
+			struct pollfd in = {.fd = fd, .events = POLLIN};
+			ssize_t n;
+			if (poll(&in, 1, 50) != 1 || (n = read(fd, request + got, sizeof(request) - 1 - got)) <= 0)
+				break;
+			got += (size_t)n;
+			request[got] = '\0';
+		}
+		request[got] = '\0';
+		if (strncmp(request, "POST /execute", 13) == 0) {
+			atomic_fetch_add(&node->executes, 1);
+			answer(fd, "429 Too Many Requests");
+		} else {
+			if (strncmp(request, "GET /executions/", 16) == 0)
+				atomic_fetch_add(&node->follows, 1);
+			answer(fd, "404 Not Found");
+		}
+		close(fd);
+	}
+	return NULL;
+}
+
+/* requeue of the wrapped store: fails once, as a full disk would, then is the store's own. */
+static enum job_store_result (*real_requeue)(void *state, const char *id);
+static atomic_int requeue_failures_left;
+
+static enum job_store_result requeue_failing_once(void *state, const char *id)
+{
+	if (atomic_fetch_sub(&requeue_failures_left, 1) > 0)
+		return JOB_STORE_ERROR;
+	return real_requeue(state, id);
+}
+
+START_TEST(test_dispatcher_follows_a_job_the_store_could_not_put_back_after_a_429)
+{
+	static struct job_store_ops failing_ops;
+	const struct job_store_ops *own_ops;
+	struct full_node node = {0};
+	struct job spec = {.type = "echo", .payload = "x", .max_attempts = 1, .timeout_ms = 2000},
+		   job;
+	struct mesh m;
+	int64_t deadline;
+
+	mesh_start(&m);
+	own_ops = m.store->ops;
+	failing_ops = *own_ops;
+	real_requeue = own_ops->requeue;
+	failing_ops.requeue = requeue_failing_once;
+	atomic_store(&requeue_failures_left, 1);
+	m.store->ops = &failing_ops;
+	node.listen_fd = m.node_socket;
+	ck_assert_int_eq(pthread_create(&node.thread, NULL, full_node_main, &node), 0);
+
+	ck_assert_int_eq(job_store_create(m.store, &spec, 1, &job, NULL), JOB_STORE_OK);
+	ck_assert_int_eq(dispatcher_enqueue(m.dispatcher, &job), 0);
+	/*
+	 * The node refuses it (429) and the store cannot put it back: instead of
+	 * leaving it RUNNING with nobody following it, the dispatcher asks the
+	 * node, hears it never took it (404), puts it back, and sends it again.
+	 */
+	deadline = clock_monotonic_ms() + 10000;
+	while ((atomic_load(&node.follows) < 1 || atomic_load(&node.executes) < 2) &&
+	       clock_monotonic_ms() < deadline)
+		clock_sleep_ms(5);
+	ck_assert_int_ge(atomic_load(&node.follows), 1);
+	ck_assert_int_ge(atomic_load(&node.executes), 2);
+
+	dispatcher_stop(m.dispatcher);
+	m.dispatcher = NULL;
+	atomic_store(&node.stop, true);
+	pthread_join(node.thread, NULL);
+	m.store->ops = own_ops;
+	job_clear(&job);
+	mesh_stop(&m);
+}
+END_TEST
+
 static Suite *dispatcher_suite(void)
 {
 	Suite *suite = suite_create("dispatcher");
@@ -339,6 +456,7 @@ static Suite *dispatcher_suite(void)
 	tcase_add_test(tc,
 		       test_dispatcher_takes_up_the_stored_queue_once_although_requests_hand_it_over_too);
 	tcase_add_test(tc, test_dispatcher_does_not_queue_twice_a_job_put_back_while_it_reads_the_store);
+	tcase_add_test(tc, test_dispatcher_follows_a_job_the_store_could_not_put_back_after_a_429);
 	suite_add_tcase(suite, tc);
 	return suite;
 }
