@@ -1718,7 +1718,7 @@ static void read_stored_queue(struct dispatcher *dispatcher)
 {
 	struct job_list page = {0};
 	uint64_t cursor = dispatcher->read_cursor;
-	size_t taken = 0, held_count = 0;
+	size_t taken = 0;
 	uint64_t first_seq;
 
 	if (!dispatcher->reading_store || clock_monotonic_ms() < dispatcher->next_read_ms)
@@ -1747,9 +1747,8 @@ static void read_stored_queue(struct dispatcher *dispatcher)
 		}
 		dispatcher->read_cursor = job->store_seq;
 		place_waiting(dispatcher, waiting);
-		held_count++;
 	}
-	dispatcher->read_count += held_count;
+	dispatcher->read_count += taken;
 	if (taken == page.count && page.count < STORED_QUEUE_PAGE) {
 		dispatcher->reading_store = false;
 		dispatcher->read_cursor = cursor;
